@@ -1,0 +1,204 @@
+"""Settings: the environment variables of DESIGN.md, read from the process
+environment and a `.env` file (the environment wins).
+
+Plain frozen dataclass rather than pydantic-settings: there are a dozen flat
+variables, two aliases and custom one-line messages per bad value, which is
+less code by hand than by customising pydantic's error rendering. `.env` is
+read with python-dotenv's `dotenv_values` and *not* copied into `os.environ`,
+so keys never spill into child processes by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "gpt-4o"
+DEFAULT_MAX_MESSAGES = 30
+DEFAULT_TIMEOUT = 600.0
+SANDBOX_KINDS = ("local", "e2b")
+PROMPT_LANGS = ("zh", "en")
+
+
+class ConfigError(ValueError):
+    """One or more bad settings; `str()` is one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _mask(secret: str | None) -> str:
+    if not secret:
+        return "None"
+    return f"'{secret[:3]}…{secret[-2:]}'" if len(secret) > 8 else "'***'"
+
+
+def default_home() -> Path:
+    """`$XDG_DATA_HOME/sbteam`, else `~/.local/share/sbteam` (platformdirs on other OSes)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "sbteam"
+    if os.name == "posix":
+        return Path.home() / ".local" / "share" / "sbteam"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("sbteam"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. `repr()` masks the keys."""
+
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_api_base: str | None = None
+    openai_model: str = DEFAULT_MODEL
+    e2b_api_key: str | None = field(default=None, repr=False)
+    sandbox: str = "local"
+    prompts: str = "zh"
+    max_messages: int = DEFAULT_MAX_MESSAGES
+    timeout: float = DEFAULT_TIMEOUT
+    home: Path = field(default_factory=default_home)
+    network: bool = True
+    demo: bool = False
+    model_timeout: float = 60.0
+    model_retries: int = 2
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown = _mask(value) if f.name.endswith("_key") else repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"Settings({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    @property
+    def is_demo(self) -> bool:
+        """DEMO: asked for, or no key and no custom endpoint to talk to."""
+        return self.demo or (not self.openai_api_key and not self.openai_api_base)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in the sandbox, transcript or records."""
+        return [s for s in (self.openai_api_key, self.e2b_api_key) if s]
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+        **overrides: object,
+    ) -> Settings:
+        """Read settings; raise `ConfigError` listing every bad value.
+
+        `env` defaults to `os.environ`; `env_file` is merged underneath it.
+        A `.env` that python-dotenv cannot parse is reported, not ignored.
+        """
+        merged: dict[str, str] = {}
+        problems: list[str] = []
+        if env_file is not None and Path(env_file).is_file():
+            merged.update(_read_env_file(Path(env_file), problems))
+        merged.update(os.environ if env is None else env)
+
+        def get(*names: str) -> str | None:
+            for name in names:
+                value = merged.get(name)
+                if value is not None and value.strip() != "":
+                    return value.strip()
+            return None
+
+        kwargs: dict[str, object] = {}
+        kwargs["openai_api_key"] = get("OPENAI_API_KEY")
+        base = get("OPENAI_API_BASE", "OPENAI_BASE_URL")
+        if base is not None and not base.startswith(("http://", "https://")):
+            problems.append(
+                f"OPENAI_API_BASE must be an http(s) URL such as https://api.openai.com/v1 (got {base!r})"
+            )
+        kwargs["openai_api_base"] = base
+        kwargs["openai_model"] = get("OPENAI_MODEL") or DEFAULT_MODEL
+        kwargs["e2b_api_key"] = get("E2B_API_KEY")
+
+        sandbox = get("SBTEAM_SANDBOX")
+        if sandbox is None:
+            sandbox = "e2b" if kwargs["e2b_api_key"] else "local"
+        sandbox = sandbox.lower()
+        if sandbox not in SANDBOX_KINDS:
+            problems.append(f"SBTEAM_SANDBOX must be 'local' or 'e2b' (got {sandbox!r})")
+        elif sandbox == "e2b" and not kwargs["e2b_api_key"]:
+            problems.append(
+                "SBTEAM_SANDBOX=e2b needs E2B_API_KEY (get one at e2b.dev) — or set SBTEAM_SANDBOX=local"
+            )
+        kwargs["sandbox"] = sandbox
+
+        prompts = (get("SBTEAM_PROMPTS") or "zh").lower()
+        if prompts not in PROMPT_LANGS:
+            problems.append(f"SBTEAM_PROMPTS must be 'zh' or 'en' (got {prompts!r})")
+        kwargs["prompts"] = prompts
+
+        kwargs["max_messages"] = _positive(
+            get("SBTEAM_MAX_MESSAGES"), "SBTEAM_MAX_MESSAGES", DEFAULT_MAX_MESSAGES, int, problems
+        )
+        kwargs["timeout"] = _positive(
+            get("SBTEAM_TIMEOUT"), "SBTEAM_TIMEOUT", DEFAULT_TIMEOUT, float, problems
+        )
+        home = get("SBTEAM_HOME")
+        kwargs["home"] = Path(home).expanduser() if home else default_home()
+
+        network = (get("SBTEAM_NETWORK") or "on").lower()
+        if network not in ("on", "off", "1", "0", "true", "false", "yes", "no"):
+            problems.append(f"SBTEAM_NETWORK must be 'on' or 'off' (got {network!r})")
+        kwargs["network"] = network in ("on", "1", "true", "yes")
+
+        kwargs.update(overrides)
+        if problems:
+            raise ConfigError(problems)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _positive(raw: str | None, name: str, default, kind, problems: list[str]):
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        noun = "a whole number" if kind is int else "a number of seconds"
+        problems.append(f"{name} must be {noun} greater than 0 (got {raw!r})")
+        return default
+    return value
+
+
+def _read_env_file(path: Path, problems: list[str]) -> dict[str, str]:
+    """Parse `.env`; python-dotenv only warns on bad lines, so we check ourselves."""
+    import logging
+
+    from dotenv import dotenv_values
+
+    bad: list[int] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[7:].lstrip()
+        if "=" not in stripped or not stripped.split("=", 1)[0].strip().replace("_", "a").isalnum():
+            bad.append(number)
+    if bad:
+        problems.append(
+            f"{path} has lines python-dotenv cannot parse (line {', '.join(map(str, bad[:5]))}); "
+            "use NAME=value, one per line"
+        )
+    logging.getLogger("dotenv.main").setLevel(logging.ERROR)
+    values = dotenv_values(path)
+    return {k: v for k, v in values.items() if v is not None}

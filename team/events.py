@@ -1,0 +1,183 @@
+"""Typed events of a run: what the TUI renders, the headless CLI prints and the
+run record stores (one JSON object per line, `type` as discriminator).
+
+Plain frozen dataclasses so `team` stays free of Textual and pydantic models
+of AutoGen never leak to the UI. `seq` is the event's position in its run and
+`ts` seconds since the run started; both are filled by the controller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+FinishReason = Literal["terminate", "max_messages", "timeout", "stopped", "error", "loop"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    type: ClassVar[str] = "event"
+    run_id: str = ""
+    seq: int = 0
+    ts: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"type": self.type}
+        for f in dataclasses.fields(self):
+            data[f.name] = getattr(self, f.name)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    type: ClassVar[str] = "run_started"
+    task: str
+    model: str
+    demo: bool
+    sandbox: str
+    isolation: str
+    max_messages: int
+    timeout: float
+    prompts: str = "zh"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxStatus(Event):
+    """Sandbox life-cycle: starting, ready (with isolation), restarted, error."""
+
+    type: ClassVar[str] = "sandbox_status"
+    state: Literal["starting", "ready", "restarted", "error", "closed"]
+    kind: str = "local"
+    isolation: str = "none"
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenDelta(Event):
+    """A streamed piece of text; `message_id` is shared with the `Message` it becomes."""
+
+    type: ClassVar[str] = "token_delta"
+    agent: str
+    text: str
+    message_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message(Event):
+    """A finished text message of an agent (or the user's task, agent 'user')."""
+
+    type: ClassVar[str] = "message"
+    agent: str
+    text: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCall(Event):
+    type: ClassVar[str] = "tool_call"
+    agent: str
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolResult(Event):
+    type: ClassVar[str] = "tool_result"
+    agent: str
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+    images: list[str] = field(default_factory=list)  # sandbox paths of PNGs it produced
+
+
+@dataclass(frozen=True, kw_only=True)
+class Handoff(Event):
+    type: ClassVar[str] = "handoff"
+    source: str
+    target: str
+    text: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxOutput(Event):
+    """Live stdout/stderr of code while it runs."""
+
+    type: ClassVar[str] = "sandbox_output"
+    stream: Literal["stdout", "stderr"]
+    text: str
+    call_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesChanged(Event):
+    """Paths (relative to /home/user) added, changed or removed since the last look."""
+
+    type: ClassVar[str] = "files_changed"
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress(Event):
+    type: ClassVar[str] = "progress"
+    agent: str
+    messages: int
+    max_messages: int
+    elapsed: float
+    timeout: float
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice(Event):
+    """Something the user should know that is not part of the conversation."""
+
+    type: ClassVar[str] = "notice"
+    level: Literal["info", "warning", "error"] = "info"
+    text: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    type: ClassVar[str] = "run_finished"
+    reason: FinishReason
+    message: str = ""
+    messages: int = 0
+    elapsed: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        RunStarted,
+        SandboxStatus,
+        TokenDelta,
+        Message,
+        ToolCall,
+        ToolResult,
+        Handoff,
+        SandboxOutput,
+        FilesChanged,
+        Progress,
+        Notice,
+        RunFinished,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Inverse of `Event.to_dict` (unknown keys are ignored for forward compatibility)."""
+    cls = EVENT_TYPES[data["type"]]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
