@@ -1,0 +1,92 @@
+"""Run records: `SBTEAM_HOME/runs/<run-id>/events.jsonl`, `files/`, `state.json`.
+
+Each event is written and flushed the moment it is emitted, so a SIGKILLed app
+loses nothing it already showed (the OS keeps flushed data of a dead process;
+we don't fsync per line: that protects against power loss, not crashes, at a
+cost of milliseconds per token). Writes are tiny and stay on the event loop so
+the file keeps the events' order. Every line is scrubbed of the configured
+secrets. A full disk does not stop the run: recording is switched off and the
+caller is told once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from .events import Event
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+class RunRecord:
+    """Append-only log of one run's events plus its files and team state."""
+
+    def __init__(self, runs_dir: Path, run_id: str, secrets: list[str]) -> None:
+        self.dir = Path(runs_dir) / run_id
+        self.secrets = list(secrets)
+        self.error: str | None = None
+        self._fh: IO[str] | None = None
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            self.error = f"cannot write the run record in {self.dir}: {exc.strerror or exc}"
+
+    @property
+    def events_path(self) -> Path:
+        return self.dir / "events.jsonl"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.dir / "files"
+
+    def append(self, event: Event) -> str | None:
+        """Write one event; returns an error line the first time writing fails."""
+        if self._fh is None:
+            return None
+        try:
+            self._fh.write(scrub(event.to_json(), self.secrets) + "\n")
+            self._fh.flush()
+        except OSError as exc:
+            self.close()
+            self.error = f"run record stopped ({exc.strerror or exc}); the run goes on in memory"
+            return self.error
+        return None
+
+    def write_json(self, name: str, data: Any) -> None:
+        if self._fh is None and self.error:
+            return
+        text = scrub(json.dumps(data, ensure_ascii=False, default=str, indent=1), self.secrets)
+        tmp = self.dir / f".{name}.tmp"
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, self.dir / name)
+        except OSError as exc:
+            self.error = f"cannot save {name}: {exc.strerror or exc}"
+
+    def close(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                pass
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Parse an events.jsonl, ignoring a torn last line (a crash mid-write)."""
+    events = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events

@@ -1,0 +1,531 @@
+"""`RunController`: one task at a time through the seed's Swarm, as typed events.
+
+The UI and the headless CLI use only this: `start(task)`, `async for e in
+events()`, `stop()`, `stop(force=True)`, `restart()`, `close()`. What it does
+about AutoGen's known behaviour (DESIGN.md, "Stop and restart"):
+
+- A fresh team per run. AutoGen teams are not reliably reusable after a
+  cancel, and building one costs ~2 ms.
+- The timeout clock starts when the team is built, right before the run, and
+  a watchdog of our own ends a run whose cell or model call outlives it
+  (`TimeoutTermination` only looks when a message arrives).
+- Stop is graceful first: `ExternalTermination.set()` (takes effect at the end
+  of the agent's turn) plus an interrupt of running code. If the turn is still
+  going after `STOP_GRACE` seconds (a model still streaming), the run's
+  `CancellationToken` is cancelled. A second stop, or `force=True`, cancels at
+  once. Either way the run reports `stopped` within about a second.
+- The `run_stream` generator is always closed. A cancelled team may take a
+  while to wind down (issue #7100), so after a force stop the run is reported
+  finished at once and the old stream is drained in the background by a task
+  this controller owns and awaits in `close()`; its late events are dropped.
+- Counters (messages, tokens, elapsed) are our own: AutoGen's termination
+  conditions reset themselves after firing.
+- Exactly one `RunFinished` per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import events as ev
+from .config import Settings
+from .records import RunRecord, scrub
+from .session import CodeSession, FileEntry
+
+STOP_GRACE = 0.5
+FORCE_WAIT = 1.0
+FINISH_COPY_TIMEOUT = 20.0
+
+ModelFactory = Callable[[], Any]
+
+
+def new_run_id() -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def quiet_autogen_logs() -> None:
+    """AutoGen logs tracebacks ("Unhandled message in agent container") to stderr,
+    which would tear the TUI; errors reach the user as RunFinished instead."""
+    for name in ("autogen_core", "autogen_agentchat", "autogen_ext", "httpx", "openai"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.CRITICAL + 1)
+        logger.propagate = False
+
+
+class RunController:
+    """Owns the session, the current run's team and every task it starts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model_factory: ModelFactory | None = None,
+        session: CodeSession | None = None,
+        run_id_factory: Callable[[], str] = new_run_id,
+        demo_pace: float = 0.004,
+        code_timeout: float | None = None,
+        record: bool = True,
+    ) -> None:
+        quiet_autogen_logs()
+        self.settings = settings
+        self.demo = settings.is_demo
+        self.model_label = "DEMO" if self.demo else settings.openai_model
+        self.session = session or CodeSession(settings)
+        self._model_factory = model_factory
+        self._run_id_factory = run_id_factory
+        self._demo_pace = demo_pace
+        self._code_timeout = code_timeout
+        self._record_enabled = record
+        self.state = "idle"
+        self.run_id: str | None = None
+        self.task: str | None = None
+        self.last_finished: ev.RunFinished | None = None
+        self.record: RunRecord | None = None
+        self._queue: asyncio.Queue[ev.Event] = asyncio.Queue()
+        self._drive_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._finished = asyncio.Event()
+        self._reset_run_state()
+
+    # -- public properties -------------------------------------------------------
+    @property
+    def sandbox_kind(self) -> str:
+        return self.session.kind
+
+    @property
+    def isolation(self) -> str:
+        return self.session.isolation
+
+    # -- sandbox ---------------------------------------------------------------------
+    async def warm_up(self) -> None:
+        """Start the sandbox now so the first tool call doesn't wait for it."""
+        await self.session.warm_up()
+
+    async def reset_sandbox(self) -> None:
+        await self.session.reset()
+
+    async def list_files(self) -> list[FileEntry]:
+        return await self.session.list_entries()
+
+    async def read_file(self, path: str, max_bytes: int = 1_000_000) -> bytes:
+        return await self.session.read_bytes(path, max_bytes)
+
+    async def save_file(self, path: str, dest_dir: Path) -> Path:
+        return await self.session.save_file(path, dest_dir)
+
+    # -- run life-cycle -------------------------------------------------------------
+    def _reset_run_state(self) -> None:
+        self._team: Any = None
+        self._token: Any = None
+        self._ctx: Any = None
+        self._seq = 0
+        self._t0 = time.monotonic()
+        self._messages = 0
+        self._tokens_in = 0
+        self._tokens_out = 0
+        self._agent = "Planner"
+        self._stop_requested: str | None = None  # reason to report: "stopped" | "timeout"
+        self._error: str | None = None
+        self._abandoned = False
+        self._finished = asyncio.Event()
+
+    def start(self, task: str) -> str:
+        """Begin a run of `task`; returns its run id. Events arrive via `events()`."""
+        if not task or not task.strip():
+            raise ValueError("the task is empty")
+        if self.state in ("running", "stopping"):
+            raise RuntimeError("a run is already going; stop it first")
+        self._reset_run_state()
+        self._queue = asyncio.Queue()
+        self.task = task
+        self.run_id = self._run_id_factory()
+        self.state = "running"
+        self.record = (
+            RunRecord(self.settings.runs_dir, self.run_id, self.settings.secrets())
+            if self._record_enabled
+            else None
+        )
+        self._drive_task = asyncio.create_task(self._drive(self.run_id, task), name=f"run-{self.run_id}")
+        return self.run_id
+
+    async def events(self) -> AsyncIterator[ev.Event]:
+        """Every event of the current run; ends after its RunFinished."""
+        queue = self._queue
+        while True:
+            event = await queue.get()
+            yield event
+            if isinstance(event, ev.RunFinished):
+                return
+
+    async def wait_finished(self) -> ev.RunFinished | None:
+        await self._finished.wait()
+        return self.last_finished
+
+    async def stop(self, force: bool = False) -> None:
+        """Graceful stop (escalates after STOP_GRACE); `force` or a second call cancels now."""
+        if self.state not in ("running", "stopping"):
+            return
+        second = self.state == "stopping"
+        self.state = "stopping"
+        self._stop_requested = self._stop_requested or "stopped"
+        if force or second:
+            await self._force()
+            return
+        if self._team is not None:
+            self._team.external.set()
+        await self.session.interrupt()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._finished.wait()), STOP_GRACE)
+        except TimeoutError:
+            await self._force()
+
+    async def _force(self) -> None:
+        if self._finished.is_set():
+            return
+        if self._ctx is not None:
+            self._ctx.closed = True
+        if self._token is not None:
+            self._token.cancel()
+        await self.session.interrupt()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._finished.wait()), FORCE_WAIT)
+        except TimeoutError:
+            # The team is still winding down: report now, let it drain in the background.
+            task = self._drive_task
+            self._abandoned = True
+            await self._finish(self.run_id or "", self._stop_requested or "stopped", "")
+            if task is not None and not task.done():
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def restart(self, *, keep_sandbox: bool = False) -> str:
+        """Stop the current run, then the same task again with a fresh team."""
+        task = self.task
+        if task is None:
+            raise RuntimeError("there is no task to restart")
+        await self.stop(force=True)
+        await self._await_drive()
+        if not keep_sandbox:
+            await self.session.reset()
+        return self.start(task)
+
+    async def close(self) -> None:
+        """Stop any run, await every task we own, kill the sandbox. Idempotent."""
+        with contextlib.suppress(Exception):
+            await self.stop(force=True)
+        await self._await_drive()
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 2)
+        self._background.clear()
+        await self.session.close()
+
+    async def _await_drive(self) -> None:
+        task = self._drive_task
+        if task is None or task.done() or task in self._background:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 3)
+        except (TimeoutError, asyncio.CancelledError, Exception):
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    # -- emitting ---------------------------------------------------------------------
+    def _emit(self, event: ev.Event, run_id: str | None = None) -> None:
+        """Stamp, record and queue one event (dropped if its run is already over)."""
+        rid = run_id or self.run_id or ""
+        if rid != self.run_id or self._finished.is_set():
+            return
+        self._seq += 1
+        stamped = _restamp(event, rid, self._seq, round(time.monotonic() - self._t0, 3))
+        if self.record is not None:
+            problem = self.record.append(stamped)
+            if problem:
+                self._queue.put_nowait(
+                    _restamp(ev.Notice(level="warning", text=problem), rid, self._seq, stamped.ts)
+                )
+        self._queue.put_nowait(stamped)
+
+    def _progress(self, run_id: str) -> None:
+        self._emit(
+            ev.Progress(
+                agent=self._agent,
+                messages=self._messages,
+                max_messages=self.settings.max_messages,
+                elapsed=round(time.monotonic() - self._t0, 1),
+                timeout=self.settings.timeout,
+                tokens_in=self._tokens_in,
+                tokens_out=self._tokens_out,
+            ),
+            run_id,
+        )
+
+    async def _finish(self, run_id: str, reason: str, message: str) -> None:
+        """Save files and state, then emit the run's one RunFinished."""
+        if self._finished.is_set() or run_id != self.run_id:
+            return
+        message = scrub(message, self.settings.secrets())
+        if self.record is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._save_outputs(), FINISH_COPY_TIMEOUT)
+        finished = ev.RunFinished(
+            reason=reason,  # type: ignore[arg-type]
+            message=message,
+            messages=self._messages,
+            elapsed=round(time.monotonic() - self._t0, 2),
+            tokens_in=self._tokens_in,
+            tokens_out=self._tokens_out,
+        )
+        self._emit(finished, run_id)
+        self.last_finished = finished
+        self.state = "finished"
+        self._finished.set()
+        if self.record is not None:
+            self.record.close()
+
+    async def _save_outputs(self) -> None:
+        record = self.record
+        assert record is not None
+        if self.session.initialized:
+            await self.session.download_all(record.files_dir)
+        if self._team is not None and not self._abandoned:
+            with contextlib.suppress(Exception):
+                state = await asyncio.wait_for(self._team.swarm.save_state(), 5)
+                record.write_json("state.json", state)
+        record.write_json(
+            "run.json",
+            {
+                "run_id": self.run_id,
+                "task": self.task,
+                "model": self.model_label,
+                "sandbox": self.sandbox_kind,
+                "started": datetime.now().isoformat(timespec="seconds"),
+            },
+        )
+
+    # -- the run itself ---------------------------------------------------------------
+    def _build_model(self) -> Any:
+        if self._model_factory is not None:
+            return self._model_factory()
+        if self.demo:
+            from .demo import demo_client
+
+            return demo_client(self.settings.prompts, pace=self._demo_pace)
+        from .model import build_model_client
+
+        return build_model_client(self.settings)
+
+    async def _drive(self, run_id: str, task: str) -> None:
+        model = None
+        watchdog: asyncio.Task[None] | None = None
+        stream = None
+        try:
+            self._emit(
+                ev.RunStarted(
+                    task=task,
+                    model=self.model_label,
+                    demo=self.demo,
+                    sandbox=self.sandbox_kind,
+                    isolation=self.isolation,
+                    max_messages=self.settings.max_messages,
+                    timeout=self.settings.timeout,
+                    prompts=self.settings.prompts,
+                ),
+                run_id,
+            )
+            from autogen_core import CancellationToken
+
+            from .swarm import build_team
+            from .tools import CODE_TIMEOUT, ToolContext, build_tools
+
+            if not self.session.initialized:
+                self._emit(ev.SandboxStatus(state="starting", kind=self.sandbox_kind), run_id)
+                await self.session.initialize()
+                self._emit(
+                    ev.SandboxStatus(state="ready", kind=self.sandbox_kind, isolation=self.isolation),
+                    run_id,
+                )
+            await self.session.file_changes()  # baseline: files from earlier runs are not "new"
+            ctx = ToolContext(
+                self.session,
+                emit=lambda e: self._emit(e, run_id),
+                code_timeout=self._code_timeout or min(CODE_TIMEOUT, self.settings.timeout),
+            )
+            self._ctx = ctx
+            model = self._build_model()
+            self._team = build_team(
+                model,
+                build_tools(ctx, "CodeAgent"),
+                build_tools(ctx, "AnalystAgent"),
+                lang=self.settings.prompts,
+                max_messages=self.settings.max_messages,
+                timeout=self.settings.timeout,
+            )
+            self._token = CancellationToken()
+            watchdog = asyncio.create_task(self._watchdog(run_id))
+            stream = self._team.swarm.run_stream(task=task, cancellation_token=self._token)
+            reason, message = "error", "the team stopped without a reason"
+            async for item in stream:
+                if self._abandoned or run_id != self.run_id:
+                    break
+                done = self._translate(item, run_id, ctx)
+                if done is not None:
+                    reason, message = done
+                    break
+            if self._error:
+                reason, message = "error", self._error
+            elif self._stop_requested and reason in ("stopped", "error"):
+                reason, message = self._stop_requested, ""
+            await self._finish(run_id, reason, message)
+        except asyncio.CancelledError:
+            if not self._finished.is_set():
+                await asyncio.shield(self._finish(run_id, self._stop_requested or "stopped", ""))
+            raise
+        except Exception as exc:  # model and sandbox failures end the run, never the app
+            if self._stop_requested:
+                await self._finish(run_id, self._stop_requested, "")
+            else:
+                await self._finish(run_id, "error", self._describe_error(exc))
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+                with contextlib.suppress(BaseException):
+                    await watchdog
+            if stream is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(stream.aclose(), 5)
+            if model is not None:
+                with contextlib.suppress(BaseException):
+                    await model.close()
+
+    async def _watchdog(self, run_id: str) -> None:
+        """End a run whose cell or model call outlives SBTEAM_TIMEOUT."""
+        await asyncio.sleep(self.settings.timeout)
+        if run_id == self.run_id and not self._finished.is_set():
+            self._stop_requested = "timeout"
+            self.state = "stopping"
+            if self._team is not None:
+                self._team.external.set()
+            await self.session.interrupt()
+            await asyncio.sleep(STOP_GRACE)
+            if not self._finished.is_set():
+                await self._force()
+
+    def _describe_error(self, exc: BaseException) -> str:
+        try:
+            from .model import classify_model_error
+
+            return classify_model_error(exc, secrets=self.settings.secrets())
+        except Exception:
+            text = str(exc).strip().splitlines()
+            return (text[0] if text else type(exc).__name__)[:200]
+
+    def _usage(self, item: Any) -> None:
+        usage = getattr(item, "models_usage", None)
+        if usage is not None:
+            self._tokens_in += int(usage.prompt_tokens or 0)
+            self._tokens_out += int(usage.completion_tokens or 0)
+
+    def _translate(self, item: Any, run_id: str, ctx: Any) -> tuple[str, str] | None:
+        """Map one AutoGen item to our events; returns (reason, message) at the end."""
+        from autogen_agentchat.base import TaskResult
+        from autogen_agentchat.messages import (
+            BaseChatMessage,
+            HandoffMessage,
+            ModelClientStreamingChunkEvent,
+            TextMessage,
+            ThoughtEvent,
+            ToolCallExecutionEvent,
+            ToolCallRequestEvent,
+        )
+
+        if isinstance(item, TaskResult):
+            return stop_reason_of(item.stop_reason, self.settings.max_messages)
+        if isinstance(item, ModelClientStreamingChunkEvent):
+            self._emit(
+                ev.TokenDelta(agent=item.source, text=item.content, message_id=item.full_message_id or ""),
+                run_id,
+            )
+            return None
+        self._usage(item)
+        source = getattr(item, "source", "")
+        if source and source != "user":
+            self._agent = source
+        if isinstance(item, ThoughtEvent):
+            self._emit(ev.Message(agent=source, text=item.content, message_id=item.id), run_id)
+        elif isinstance(item, ToolCallRequestEvent):
+            for call in item.content:
+                if not call.name.startswith("transfer_to_"):
+                    ctx.announce(source, call.id, call.name, _arguments(call.arguments))
+                ctx.requested(call.id).set()
+        elif isinstance(item, ToolCallExecutionEvent):
+            for result in item.content:
+                if not (result.name or "").startswith("transfer_to_"):
+                    ctx.finish(source, result.call_id, result.name, str(result.content), result.is_error, [])
+        if isinstance(item, BaseChatMessage):
+            self._messages += 1
+            if isinstance(item, HandoffMessage):
+                self._emit(ev.Handoff(source=source, target=item.target, text=item.content), run_id)
+                self._agent = item.target
+            elif isinstance(item, TextMessage):
+                self._emit(
+                    ev.Message(agent=source or "user", text=item.content, message_id=item.id), run_id
+                )
+                if source not in ("", "user") and self._is_text_tool_call(item.content):
+                    from .model import MODEL_TOOL_TEXT_ERROR
+
+                    self._error = MODEL_TOOL_TEXT_ERROR
+                    return "error", MODEL_TOOL_TEXT_ERROR
+            self._progress(run_id)
+        return None
+
+    def _is_text_tool_call(self, text: str) -> bool:
+        if self.demo:
+            return False
+        try:
+            from .model import looks_like_text_tool_call
+        except ImportError:
+            return False
+        names = ["run_code", "install_package", "list_files", "read_file", "write_file", "generate_chart",
+                 "transfer_to_planner", "transfer_to_codeagent", "transfer_to_analystagent"]
+        return looks_like_text_tool_call(text, names)
+
+
+def stop_reason_of(text: str | None, max_messages: int) -> tuple[str, str]:
+    """Classify AutoGen's combined stop_reason string into our reasons."""
+    low = (text or "").lower()
+    if "text 'terminate' mentioned" in low or "terminate" in low and "mentioned" in low:
+        return "terminate", ""
+    if "maximum number of messages" in low:
+        return "max_messages", f"reached {max_messages} messages"
+    if "timeout" in low:
+        return "timeout", ""
+    if "external termination" in low:
+        return "stopped", ""
+    return "error", text or "the team stopped without a reason"
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return {"raw": raw}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _restamp(event: ev.Event, run_id: str, seq: int, ts: float) -> ev.Event:
+    import dataclasses
+
+    return dataclasses.replace(event, run_id=run_id, seq=seq, ts=ts)

@@ -1,0 +1,463 @@
+"""The E2B cloud backend: `e2b_code_interpreter.AsyncSandbox` behind the `Sandbox` interface.
+
+What this adds over the bare SDK, and why:
+
+* one-line `SandboxError`s a person can act on (bad key, rate limit, no network)
+  instead of the SDK's multi-sentence exceptions;
+* `interrupt()`: E2B has no interrupt call, but its code-interpreter server
+  interrupts the kernel when the client disconnects from `POST /execute`
+  (template/server/messaging.py, "Client disconnected during execution ...
+  interrupting kernel"). The SDK streams that request over a dedicated
+  HTTP/1.1 connection, so cancelling the in-flight `run_code` task closes the
+  connection and the kernel stops *with its state kept*; the caller's
+  `run_code` returns promptly with a `KeyboardInterrupt` error;
+* a sandbox that expired (E2B kills idle sandboxes after their timeout) is
+  recreated ONCE per failing call. `run_code` then runs the cell again in the
+  new sandbox and returns its `Execution` with `error.name == "SandboxRestarted"`
+  saying that earlier variables and files are lost. File operations and
+  `install_package` recreate too but raise `KernelRestarted` with the same
+  message (they have no `Execution` to carry it), so the caller can retry;
+* `install_package` checks the requirement first and gives pip 600 s instead of
+  the SDK's 60 s command default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import re
+import shlex
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from e2b import (
+    AuthenticationException,
+    CommandExitException,
+    FileNotFoundException,
+    InvalidArgumentException,
+    NotEnoughSpaceException,
+    NotFoundException,
+    RateLimitException,
+    SandboxNotFoundException,
+    SandboxNotRunningException,
+    SandboxUnreachableException,
+    ServiceBusyException,
+    TimeoutException,
+)
+from e2b_code_interpreter import AsyncSandbox
+from e2b_code_interpreter.models import Execution, ExecutionError, Logs, OutputMessage
+
+from team.sandbox.base import (
+    ErrorHandler,
+    KernelRestarted,
+    OutputHandler,
+    ResultHandler,
+    SandboxError,
+)
+from team.sandbox.requirements import check_requirement
+
+T = TypeVar("T")
+
+AUTH_MESSAGE = "E2B rejected the API key (E2B_API_KEY) — check it at e2b.dev/dashboard"
+NO_KEY_MESSAGE = "E2B_API_KEY is not set — create a key at e2b.dev/dashboard"
+RATE_LIMIT_MESSAGE = (
+    "E2B rate limit reached (too many requests or running sandboxes for this key) — "
+    "wait a minute and retry"
+)
+BUSY_MESSAGE = "E2B is temporarily out of capacity (503) — retry in a moment"
+STATE_LOST_MESSAGE = (
+    "the E2B sandbox had expired (or was killed) and was recreated: "
+    "earlier variables, files and installed packages are lost"
+)
+RESTARTED_ERROR_NAME = "SandboxRestarted"
+INTERRUPTED_ERROR_NAME = "KeyboardInterrupt"
+
+# Domain errors of the SDK that say something about the user's request, not the
+# connection or the sandbox's life: passed through unchanged.
+_PASS_THROUGH = (
+    FileNotFoundException,
+    InvalidArgumentException,
+    NotEnoughSpaceException,
+    CommandExitException,
+)
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = text or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _network_detail(exc: BaseException) -> str:
+    """`host:port: reason` out of the SDK's long transport messages."""
+    text = _one_line(exc, 400)
+    host = ""
+    match = re.search(r"url \((\S+?)\)", text)
+    if match:
+        host = urllib.parse.urlsplit(match.group(1)).netloc
+    reason = text.rsplit(": ", 1)[-1] if ": " in text else text
+    return f"{host}: {reason}" if host else reason
+
+
+def map_e2b_error(exc: BaseException) -> SandboxError:
+    """Turn any SDK or transport exception into a one-line `SandboxError`."""
+    if isinstance(exc, SandboxError):
+        return exc
+    text = _one_line(exc)
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, AuthenticationException):
+        if "api key is required" in str(exc).lower():
+            return SandboxError(NO_KEY_MESSAGE)
+        return SandboxError(AUTH_MESSAGE)
+    if isinstance(exc, RateLimitException) or status == 429:
+        return SandboxError(RATE_LIMIT_MESSAGE)
+    if isinstance(exc, ServiceBusyException):
+        return SandboxError(BUSY_MESSAGE)
+    if isinstance(exc, (SandboxNotRunningException, SandboxNotFoundException)):
+        return SandboxError("the E2B sandbox is no longer running (it expired or was killed)")
+    if isinstance(exc, SandboxUnreachableException):
+        return SandboxError(f"cannot reach the E2B sandbox ({text}); check the network or proxy")
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError)):
+        return SandboxError(
+            f"cannot reach E2B ({_network_detail(exc)}); check the network or proxy"
+        )
+    if isinstance(exc, (TimeoutException, httpx.TimeoutException, TimeoutError)):
+        return SandboxError(f"E2B did not answer in time ({text}); check the network or proxy")
+    if isinstance(exc, httpx.TransportError):
+        return SandboxError(
+            f"cannot reach E2B ({_network_detail(exc)}); check the network or proxy"
+        )
+    return SandboxError(f"E2B error: {text}")
+
+
+async def _create_sdk(kwargs: dict[str, Any]) -> AsyncSandbox:
+    try:
+        return await AsyncSandbox.create(**kwargs)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise map_e2b_error(exc) from exc
+
+
+class E2BFiles:
+    """`sandbox.files` that follows the current SDK sandbox across a recreate.
+
+    The six `Files` methods map errors and recreate an expired sandbox; any
+    other SDK filesystem method (get_info, rename, write_files, watch_dir …)
+    is forwarded as is.
+    """
+
+    def __init__(self, owner: E2BSandbox) -> None:
+        self._owner = owner
+
+    async def read(self, path: str, format: str = "text", **kw: Any) -> Any:
+        return await self._owner._call(lambda sdk: sdk.files.read(path, format=format, **kw))
+
+    async def write(self, path: str, data: Any, **kw: Any) -> Any:
+        return await self._owner._call(lambda sdk: sdk.files.write(path, data, **kw))
+
+    async def list(self, path: str, depth: int | None = 1, **kw: Any) -> list[Any]:
+        return await self._owner._call(lambda sdk: sdk.files.list(path, depth=depth, **kw))
+
+    async def exists(self, path: str, **kw: Any) -> bool:
+        return await self._owner._call(lambda sdk: sdk.files.exists(path, **kw))
+
+    async def remove(self, path: str, **kw: Any) -> None:
+        await self._owner._call(lambda sdk: sdk.files.remove(path, **kw))
+
+    async def make_dir(self, path: str, **kw: Any) -> bool:
+        return await self._owner._call(lambda sdk: sdk.files.make_dir(path, **kw))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._owner.sdk.files, name)
+
+
+class E2BSandbox:
+    """`team.sandbox.base.Sandbox` over an E2B cloud sandbox (see the module docstring)."""
+
+    kind = "e2b"
+    isolation = "e2b"
+
+    def __init__(self, sdk: AsyncSandbox, create_kwargs: dict[str, Any]) -> None:
+        """Wrap an SDK sandbox; `create_kwargs` are what `AsyncSandbox.create` needs to recreate it."""
+        self._sdk = sdk
+        self._create_kwargs = dict(create_kwargs)
+        self._generation = 0
+        self._recreate_lock = asyncio.Lock()
+        self._inflight: asyncio.Task[Execution] | None = None
+        self._interrupt_requested = False
+        self._killed = False
+        self.restarts = 0
+        self.files = E2BFiles(self)
+
+    @classmethod
+    async def create(
+        cls,
+        api_key: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the sandbox lifetime, not a deadline
+        envs: dict[str, str] | None = None,
+        **sdk_kwargs: Any,
+    ) -> E2BSandbox:
+        """Start a sandbox. `timeout` is the sandbox lifetime in seconds (E2B's default is
+        300); `sdk_kwargs` go to `AsyncSandbox.create` (template, debug, api_url,
+        sandbox_url, domain, request_timeout, retries …)."""
+        kwargs = dict(sdk_kwargs)
+        if api_key:
+            kwargs["api_key"] = api_key
+        if timeout is not None:
+            kwargs["timeout"] = int(timeout)
+        if envs:
+            kwargs["envs"] = dict(envs)
+        return cls(await _create_sdk(kwargs), kwargs)
+
+    @property
+    def sdk(self) -> AsyncSandbox:
+        """The current SDK sandbox (a different object after a recreate)."""
+        return self._sdk
+
+    @property
+    def sandbox_id(self) -> str:
+        return self._sdk.sandbox_id
+
+    # ---- code ------------------------------------------------------------------------
+    async def run_code(
+        self,
+        code: str,
+        *,
+        on_stdout: OutputHandler | None = None,
+        on_stderr: OutputHandler | None = None,
+        on_result: ResultHandler | None = None,
+        on_error: ErrorHandler | None = None,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - part of the Sandbox interface
+    ) -> Execution:
+        """Run a cell. Cell errors, interrupts, execution timeouts and a recreated sandbox
+        come back inside the `Execution`; infrastructure failures raise `SandboxError`."""
+        self._ensure_open()
+        handlers = (on_stdout, on_stderr, on_result, on_error)
+        generation = self._generation
+        try:
+            return await self._run_tracked(code, handlers, envs, timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not await self._looks_expired(exc):
+                raise map_e2b_error(exc) from exc
+            await self._recreate(generation)
+        try:
+            execution = await self._run_tracked(code, handlers, envs, timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise SandboxError(
+                f"{STATE_LOST_MESSAGE}, and the new one failed too: {map_e2b_error(exc)}"
+            ) from exc
+        previous = execution.error
+        value = f"{STATE_LOST_MESSAGE}; this cell was run again in the new sandbox"
+        if previous is not None:
+            value += f" and failed: {previous.name}: {previous.value}"
+        execution.error = ExecutionError(
+            RESTARTED_ERROR_NAME, value, previous.traceback if previous else ""
+        )
+        await _call_handler(on_error, execution.error)
+        return execution
+
+    async def _run_tracked(
+        self,
+        code: str,
+        handlers: tuple[Any, Any, Any, Any],
+        envs: dict[str, str] | None,
+        timeout: float | None,  # noqa: ASYNC109 - passed to the SDK
+    ) -> Execution:
+        """One SDK `run_code` as a task that `interrupt()` can cancel."""
+        on_stdout, on_stderr, on_result, on_error = handlers
+        stdout: list[str] = []
+        stderr: list[str] = []
+
+        def tee(
+            sink: list[str], user: OutputHandler | None
+        ) -> Callable[[OutputMessage], Awaitable[None]]:
+            async def handler(message: OutputMessage) -> None:
+                sink.append(message.line)
+                await _call_handler(user, message)
+
+            return handler
+
+        self._interrupt_requested = False
+        task = asyncio.ensure_future(
+            self._sdk.run_code(
+                code,
+                on_stdout=tee(stdout, on_stdout),
+                on_stderr=tee(stderr, on_stderr),
+                on_result=on_result,
+                on_error=on_error,
+                envs=envs,
+                timeout=timeout,
+            )
+        )
+        self._inflight = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not (
+                task.cancelled()
+                and self._interrupt_requested
+                and current is not None
+                and current.cancelling() == 0
+            ):
+                raise
+            error = ExecutionError(
+                INTERRUPTED_ERROR_NAME,
+                "the cell was interrupted; variables defined before it are kept",
+                "",
+            )
+        except TimeoutException as exc:
+            if "execution timed out" not in str(exc).lower():
+                raise
+            limit = f" after {timeout:g} s" if timeout else ""
+            error = ExecutionError(
+                "TimeoutError", f"the cell ran too long and was stopped{limit}", ""
+            )
+        finally:
+            if self._inflight is task:
+                self._inflight = None
+        execution = Execution(logs=Logs(stdout=stdout, stderr=stderr), error=error)
+        await _call_handler(on_error, error)
+        return execution
+
+    async def interrupt(self) -> None:
+        """Cancel the running cell: closing the `/execute` stream makes E2B's server
+        interrupt the kernel, which keeps its state. No-op when nothing runs."""
+        task = self._inflight
+        if task is None or task.done():
+            return
+        self._interrupt_requested = True
+        task.cancel()
+        await asyncio.wait({task}, timeout=10)
+
+    # ---- packages --------------------------------------------------------------------
+    async def install_package(
+        self,
+        package_name: str,
+        timeout: float = 600,  # noqa: ASYNC109 - part of the Sandbox interface
+    ) -> tuple[bool, str]:
+        """pip-install one requirement (refused unless it is a plain requirement)."""
+        reason = check_requirement(package_name)
+        if reason is not None:
+            return False, f"refused to install: {reason}"
+        command = f"pip install {shlex.quote(package_name.strip())}"
+        try:
+            result = await self._call(lambda sdk: sdk.commands.run(command, timeout=timeout))
+        except CommandExitException as exc:
+            output = ((exc.stdout or "") + (exc.stderr or "")).strip()
+            return False, output or exc.error or f"pip exited with status {exc.exit_code}"
+        return True, ((result.stdout or "") + (result.stderr or "")).strip()
+
+    # ---- life ------------------------------------------------------------------------
+    async def is_running(self) -> bool:
+        if self._killed:
+            return False
+        try:
+            return bool(await self._sdk.is_running(request_timeout=10))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+
+    async def kill(self) -> None:
+        """Kill the sandbox; safe to call twice or after it expired."""
+        if self._killed:
+            return
+        self._killed = True
+        task = self._inflight
+        if task is not None and not task.done():
+            self._interrupt_requested = True
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self._sdk.kill(request_timeout=10)
+
+    # ---- internals -------------------------------------------------------------------
+    def _ensure_open(self) -> None:
+        if self._killed:
+            raise SandboxError("the E2B sandbox was closed")
+
+    async def _call(self, op: Callable[[AsyncSandbox], Awaitable[T]]) -> T:
+        """Run one SDK operation with error mapping and recreate-on-expiry (then raise
+        `KernelRestarted`, since the caller's earlier files are gone)."""
+        self._ensure_open()
+        generation = self._generation
+        try:
+            return await op(self._sdk)
+        except asyncio.CancelledError:
+            raise
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:
+            if not await self._looks_expired(exc):
+                raise map_e2b_error(exc) from exc
+            await self._recreate(generation)
+            raise KernelRestarted(f"{STATE_LOST_MESSAGE}; retry the operation") from exc
+
+    async def _looks_expired(self, exc: BaseException) -> bool:
+        """Whether `exc` means the sandbox is gone (as opposed to a bad request or no network)."""
+        if isinstance(exc, _PASS_THROUGH):
+            return False
+        if isinstance(exc, (SandboxNotRunningException, SandboxNotFoundException)):
+            return True
+        text = str(exc).lower()
+        suspicious = isinstance(exc, NotFoundException) or (
+            isinstance(exc, TimeoutException)
+            and any(s in text for s in ("was not found", "sandbox was killed", "sandbox timeout"))
+        )
+        if not suspicious:
+            return False
+        try:
+            return not await self._sdk.is_running(request_timeout=10)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return True
+
+    async def _recreate(self, generation: int) -> None:
+        """Replace a dead sandbox with a fresh one, once even if several calls noticed."""
+        async with self._recreate_lock:
+            if self._killed:
+                raise SandboxError("the E2B sandbox was closed")
+            if self._generation != generation:
+                return
+            old = self._sdk
+            with contextlib.suppress(Exception):
+                await old.kill(request_timeout=5)
+            self._sdk = await _create_sdk(self._create_kwargs)
+            self._generation += 1
+            self.restarts += 1
+
+
+async def _call_handler(handler: Callable[[Any], Any] | None, value: Any) -> None:
+    if handler is None:
+        return
+    result = handler(value)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def check_e2b_status(api_key: str | None, **sdk_kwargs: Any) -> tuple[bool, str]:
+    """For `doctor`: can we reach the E2B API and does it accept the key? (No sandbox is
+    started; listing sandboxes is the cheapest authenticated call.)"""
+    if not (api_key or os.environ.get("E2B_API_KEY")):
+        return False, NO_KEY_MESSAGE
+    kwargs = {"request_timeout": 15, **sdk_kwargs}
+    if api_key:
+        kwargs["api_key"] = api_key
+    try:
+        await AsyncSandbox.list(limit=1, **kwargs).next_items()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return False, str(map_e2b_error(exc))
+    return True, "E2B API reachable and the API key is valid"

@@ -1,0 +1,201 @@
+"""A scripted `ChatCompletionClient`: plays the agents' side from a function.
+
+Used by DEMO mode and by tests (a model that never says TERMINATE, one that
+streams slowly, one that runs a busy loop). It implements the real AutoGen
+interface, streaming included, so the Swarm, its tools and the run controller
+run exactly as with a real model; only the words are scripted.
+
+The script is `responder(turn) -> Reply`, where `turn` tells which agent asks
+(recognised by the tools it offers) and how many times it has asked before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from autogen_core import CancellationToken, FunctionCall
+from autogen_core.models import (
+    ChatCompletionClient,
+    CreateResult,
+    FunctionExecutionResultMessage,
+    LLMMessage,
+    ModelCapabilities,
+    ModelFamily,
+    ModelInfo,
+    RequestUsage,
+)
+from autogen_core.tools import Tool, ToolSchema
+
+
+@dataclass
+class Say:
+    """Plain text (the Planner's TERMINATE is one)."""
+
+    text: str
+
+
+@dataclass
+class Call:
+    """One tool call (a handoff is a call of `transfer_to_<agent>`), with optional text before it."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    thought: str = ""
+
+
+Reply = Say | Call
+
+
+@dataclass
+class Turn:
+    agent: str
+    index: int  # how many times this agent asked before
+    messages: Sequence[LLMMessage]
+    tool_names: list[str]
+
+    def tool_results(self) -> list[str]:
+        """Contents of every tool result in this agent's context, oldest first."""
+        found = []
+        for message in self.messages:
+            if isinstance(message, FunctionExecutionResultMessage):
+                found.extend(str(r.content) for r in message.content)
+        return found
+
+
+Responder = Callable[[Turn], Reply]
+
+
+def agent_of(tool_names: Sequence[str]) -> str:
+    """Which seed agent is asking, from the tools it offers."""
+    names = set(tool_names)
+    if "run_code" in names:
+        return "CodeAgent"
+    if "transfer_to_codeagent" in names or "transfer_to_analystagent" in names:
+        return "Planner"
+    if "read_file" in names:
+        return "AnalystAgent"
+    return "unknown"
+
+
+def _tool_name(tool: Tool | ToolSchema) -> str:
+    return tool["name"] if isinstance(tool, Mapping) else tool.name
+
+
+def chunks(text: str, size: int = 12) -> list[str]:
+    """Split text into stream-sized pieces at spaces where possible."""
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        space = text.rfind(" ", start + 1, end)
+        if space > start and end < len(text):
+            end = space + 1
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+class ScriptedChatCompletionClient(ChatCompletionClient):
+    """Streams scripted replies; `pace` seconds between chunks (0 = as fast as possible)."""
+
+    def __init__(self, responder: Responder, *, pace: float = 0.0, model: str = "scripted") -> None:
+        self._responder = responder
+        self._pace = pace
+        self._model = model
+        self._counts: dict[str, int] = {}
+        self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
+        self._last = RequestUsage(prompt_tokens=0, completion_tokens=0)
+        self.calls = 0
+
+    def _next(self, messages: Sequence[LLMMessage], tools: Sequence[Tool | ToolSchema]) -> Reply:
+        names = [_tool_name(t) for t in tools]
+        agent = agent_of(names)
+        index = self._counts.get(agent, 0)
+        self._counts[agent] = index + 1
+        self.calls += 1
+        return self._responder(Turn(agent=agent, index=index, messages=messages, tool_names=names))
+
+    def _result(self, reply: Reply, messages: Sequence[LLMMessage]) -> CreateResult:
+        prompt = sum(len(str(getattr(m, "content", ""))) for m in messages) // 4
+        if isinstance(reply, Say):
+            usage = RequestUsage(prompt_tokens=prompt, completion_tokens=max(1, len(reply.text) // 4))
+            result = CreateResult(finish_reason="stop", content=reply.text, usage=usage, cached=False)
+        else:
+            call = FunctionCall(
+                id=f"call_{uuid.uuid4().hex[:12]}",
+                name=reply.name,
+                arguments=json.dumps(reply.arguments, ensure_ascii=False),
+            )
+            out = (len(call.arguments) + len(reply.thought)) // 4 + 1
+            usage = RequestUsage(prompt_tokens=prompt, completion_tokens=out)
+            result = CreateResult(
+                finish_reason="function_calls", content=[call], usage=usage, cached=False,
+                thought=reply.thought or None,
+            )
+        self._last = usage
+        self._total = RequestUsage(
+            prompt_tokens=self._total.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=self._total.completion_tokens + usage.completion_tokens,
+        )
+        return result
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: Any = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        return self._result(self._next(messages, tools), messages)
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: Any = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        reply = self._next(messages, tools)
+        text = reply.text if isinstance(reply, Say) else reply.thought
+        for piece in chunks(text):
+            if cancellation_token is not None and cancellation_token.is_cancelled():
+                raise asyncio.CancelledError()
+            yield piece
+            await asyncio.sleep(self._pace)
+        yield self._result(reply, messages)
+
+    async def close(self) -> None:
+        return None
+
+    def actual_usage(self) -> RequestUsage:
+        return self._last
+
+    def total_usage(self) -> RequestUsage:
+        return self._total
+
+    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return sum(len(str(getattr(m, "content", ""))) for m in messages) // 4
+
+    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return 128_000 - self.count_tokens(messages, tools=tools)
+
+    @property
+    def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
+        return ModelCapabilities(vision=False, function_calling=True, json_output=False)  # type: ignore[typeddict-item]
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(
+            vision=False, function_calling=True, json_output=False,
+            family=ModelFamily.UNKNOWN, structured_output=False,
+        )

@@ -1,0 +1,96 @@
+"""The seed's team: Planner, CodeAgent and AnalystAgent in a `Swarm`.
+
+Differences from the seed, each for a reason:
+- `model_client_stream=True` so the transcript streams token by token;
+- the model client is built with `parallel_tool_calls=False`: a tool call and a
+  handoff in one reply would otherwise run concurrently;
+- TERMINATE is matched only in the Planner's messages (`sources=["Planner"]`),
+  never in the task or in tool output;
+- an `ExternalTermination` is part of the condition so a graceful stop ends the
+  run at the end of the current agent turn;
+- one tool call per agent turn (AutoGen's default `max_tool_iterations=1`, as
+  in the seed), so a graceful stop never waits for a chain of tool calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.conditions import (
+    ExternalTermination,
+    MaxMessageTermination,
+    TextMentionTermination,
+    TimeoutTermination,
+)
+from autogen_agentchat.teams import Swarm
+from autogen_core.models import ChatCompletionClient
+
+from .prompts import prompts_for
+from .tools import SandboxTool
+
+PLANNER, CODE_AGENT, ANALYST = "Planner", "CodeAgent", "AnalystAgent"
+AGENTS = (PLANNER, CODE_AGENT, ANALYST)
+TERMINATE = "TERMINATE"
+
+
+@dataclass
+class Team:
+    swarm: Swarm
+    external: ExternalTermination
+    timeout: TimeoutTermination
+
+
+def build_team(
+    model_client: ChatCompletionClient,
+    tools: dict[str, SandboxTool],
+    analyst_tools: dict[str, SandboxTool] | None = None,
+    *,
+    lang: str = "zh",
+    max_messages: int = 30,
+    timeout: float = 600.0,
+) -> Team:
+    """A fresh Swarm (AutoGen teams are not reliably reusable after a cancel)."""
+    prompts = prompts_for(lang)
+    planner = AssistantAgent(
+        name=PLANNER,
+        model_client=model_client,
+        handoffs=[CODE_AGENT, ANALYST],
+        system_message=prompts.planner,
+        model_client_stream=True,
+    )
+    code_agent = AssistantAgent(
+        name=CODE_AGENT,
+        model_client=model_client,
+        handoffs=[PLANNER],
+        tools=[
+            tools["run_code"],
+            tools["install_package"],
+            tools["list_files"],
+            tools["read_file"],
+            tools["write_file"],
+            tools["generate_chart"],
+        ],
+        system_message=prompts.code_agent,
+        model_client_stream=True,
+        reflect_on_tool_use=False,
+    )
+    analyst = AssistantAgent(
+        name=ANALYST,
+        model_client=model_client,
+        handoffs=[PLANNER],
+        tools=[(analyst_tools or tools)["read_file"]],
+        system_message=prompts.analyst,
+        model_client_stream=True,
+        reflect_on_tool_use=False,
+    )
+    external = ExternalTermination()
+    timeout_condition = TimeoutTermination(timeout_seconds=timeout)
+    termination = (
+        TextMentionTermination(TERMINATE, sources=[PLANNER])
+        | MaxMessageTermination(max_messages=max_messages)
+        | timeout_condition
+        | external
+    )
+    swarm = Swarm([planner, code_agent, analyst], termination_condition=termination)
+    return Team(swarm=swarm, external=external, timeout=timeout_condition)

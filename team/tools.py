@@ -1,0 +1,399 @@
+"""The seed's six tools, with the seed's names and parameters.
+
+Every tool returns a string for the model and never raises into the team: a
+sandbox error, a bad path or a dead kernel becomes a "❌ …" line the model can
+act on. Every tool is cancellation-safe: on `CancelledError` (force stop) it
+interrupts the kernel and returns "⏹ cancelled" at once instead of hanging.
+
+The tools also tell the run what happens while they work, in order: the tool
+call itself (before any output, which AutoGen's own request event cannot
+guarantee), live stdout/stderr, the files that changed, and the result.
+`list_files(path="/")` keeps the seed's default; "/" means the sandbox's
+working folder /home/user, which is the only place the model's files live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import posixpath
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from autogen_core import CancellationToken
+from autogen_core.tools import FunctionTool
+
+from . import events as ev
+from .sandbox.base import WORKDIR, SandboxError
+from .session import CodeSession, absolute_path, relative_path
+
+MAX_TOOL_OUTPUT = 8_000
+MAX_READ_CHARS = 20_000
+MAX_READ_BYTES = 5_000_000
+CODE_TIMEOUT = 300.0
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
+CHART_TYPES = ("bar", "line", "scatter", "hist", "pie")
+
+Emit = Callable[[ev.Event], None]
+
+
+def trim(text: str, limit: int = MAX_TOOL_OUTPUT) -> str:
+    """Keep the head and tail of long output and say how much was cut."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit * 2 // 3]
+    tail = text[-(limit // 3) :]
+    return f"{head}\n… [{len(text) - len(head) - len(tail):,} characters cut] …\n{tail}"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def describe_binary(data: bytes) -> str | None:
+    """A short description when `data` is not text, else None."""
+    signatures = {
+        b"\x89PNG": "PNG image",
+        b"\xff\xd8\xff": "JPEG image",
+        b"GIF8": "GIF image",
+        b"%PDF": "PDF document",
+        b"PK\x03\x04": "ZIP archive (or xlsx/docx)",
+        b"\x7fELF": "ELF executable",
+        b"\x93NUMPY": "NumPy array (.npy)",
+    }
+    for magic, name in signatures.items():
+        if data.startswith(magic):
+            return name
+    sample = data[:4096]
+    if b"\x00" in sample:
+        return "binary data"
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 4:  # not just a multi-byte char cut at the end
+            return "binary data (not UTF-8 text)"
+    return None
+
+
+class ToolContext:
+    """What the tools share: the session, the event sink and per-run bookkeeping."""
+
+    def __init__(self, session: CodeSession, emit: Emit | None = None, code_timeout: float = CODE_TIMEOUT):
+        self.session = session
+        self.emit: Emit = emit or (lambda _e: None)
+        self.code_timeout = code_timeout
+        self.announced_calls: set[str] = set()
+        self.finished_calls: set[str] = set()
+        self.current_call_id = ""
+        self.busy = False
+        self.closed = False  # set by a force stop: late tool calls of an abandoned team do nothing
+        self._requested: dict[str, asyncio.Event] = {}
+
+    def requested(self, call_id: str) -> asyncio.Event:
+        """Set once the run has shown this call's request (and everything before it)."""
+        return self._requested.setdefault(call_id, asyncio.Event())
+
+    def announce(self, agent: str, call_id: str, name: str, arguments: Mapping[str, Any]) -> None:
+        if call_id and call_id in self.announced_calls:
+            return
+        if call_id:
+            self.announced_calls.add(call_id)
+        self.emit(ev.ToolCall(agent=agent, call_id=call_id, name=name, arguments=dict(arguments)))
+
+    def finish(
+        self, agent: str, call_id: str, name: str, content: str, is_error: bool, images: list[str]
+    ) -> None:
+        if call_id and call_id in self.finished_calls:
+            return
+        if call_id:
+            self.finished_calls.add(call_id)
+        self.emit(
+            ev.ToolResult(
+                agent=agent, call_id=call_id, name=name, content=content, is_error=is_error, images=images
+            )
+        )
+
+    async def report_files(self) -> list[str]:
+        """Emit FilesChanged if anything changed; return new/changed image paths."""
+        try:
+            added, changed, removed = await self.session.file_changes()
+        except Exception:
+            return []
+        if added or changed or removed:
+            self.emit(ev.FilesChanged(added=added, changed=changed, removed=removed))
+        return [p for p in added + changed if p.lower().endswith(IMAGE_SUFFIXES)]
+
+
+class SandboxTool(FunctionTool):
+    """A FunctionTool that reports its call, result and file changes to the run."""
+
+    def __init__(
+        self, func: Callable[..., Any], name: str, description: str, ctx: ToolContext, agent: str
+    ):
+        super().__init__(func, description=description, name=name, strict=False)
+        self._ctx = ctx
+        self.agent = agent
+
+    async def run_json(
+        self, args: Mapping[str, Any], cancellation_token: CancellationToken, call_id: str | None = None
+    ) -> Any:
+        ctx = self._ctx
+        cid = call_id or ""
+        if ctx.closed:
+            return "⏹ cancelled: the run was stopped"
+        if cid:
+            # AutoGen runs the tool before its request event reaches the run's
+            # stream; wait (briefly) so the transcript shows the call, and what
+            # came before it, ahead of the tool's output.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.requested(cid).wait(), 1.0)
+        ctx.announce(self.agent, cid, self.name, args)
+        ctx.current_call_id = cid
+        ctx.busy = True
+        images: list[str] = []
+        try:
+            result = await super().run_json(args, cancellation_token, call_id=call_id)
+        except asyncio.CancelledError:
+            await ctx.session.interrupt()
+            result = "⏹ cancelled: the run was stopped while this tool was running"
+        except Exception as exc:  # bad arguments from the model: tell it, keep going
+            result = f"❌ invalid arguments for {self.name}: {_one_line(exc)}"
+        finally:
+            ctx.busy = False
+        text = str(result)
+        with contextlib.suppress(asyncio.CancelledError):
+            images = await ctx.report_files()
+        ctx.finish(self.agent, cid, self.name, text, text.startswith(("❌", "⏹")), images)
+        return text
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, SandboxTool]:
+    """The six tools bound to one session and the agent that uses them; the seed's names and parameters."""
+    session = ctx.session
+
+    async def run_code(code: str) -> str:
+        """Run Python code in the sandbox (state persists between calls) and return its output."""
+        try:
+            await session.initialize()
+            sandbox = session.sandbox
+
+            def out(stream: str) -> Callable[[Any], None]:
+                def handler(msg: Any) -> None:
+                    line = getattr(msg, "line", str(msg))
+                    ctx.emit(ev.SandboxOutput(stream=stream, text=line, call_id=ctx.current_call_id))
+
+                return handler
+
+            execution = await sandbox.run_code(
+                code, on_stdout=out("stdout"), on_stderr=out("stderr"), timeout=ctx.code_timeout
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return f"❌ error while running the code: {_one_line(exc)}"
+        return await format_execution(session, execution)
+
+    async def install_package(package_name: str) -> str:
+        """Install a Python package into the sandbox with pip."""
+        try:
+            await session.initialize()
+            ok, output = await session.sandbox.install_package(package_name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return f"❌ could not install {package_name!r}: {_one_line(exc)}"
+        if ok:
+            session.installed_packages.add(package_name.strip())
+            return f"✅ installed {package_name}\n{trim(output, 1500)}".rstrip()
+        return f"❌ could not install {package_name!r}: {trim(output, 1500)}"
+
+    async def list_files(path: str = "/") -> str:
+        """List the files in a sandbox folder ('/' means the working folder /home/user)."""
+        target = WORKDIR if path.strip() in ("", "/", ".") else absolute_path(path)
+        try:
+            entries = await session.list_entries(target)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return f"❌ cannot list {path!r}: {_one_line(exc)}"
+        base = relative_path(target) or ""
+        lines = []
+        for entry in entries:
+            rel = entry.path[len(base) + 1 :] if base and entry.path.startswith(base + "/") else entry.path
+            if base and not entry.path.startswith(base + "/"):
+                continue
+            lines.append(f"📁 {rel}/" if entry.is_dir else f"📄 {rel} ({human_size(entry.size)})")
+        shown = target if target != WORKDIR else WORKDIR
+        if not lines:
+            return f"📂 {shown} is empty"
+        return trim(f"📂 {shown} ({len(lines)} entries)\n" + "\n".join(lines))
+
+    async def read_file(file_path: str) -> str:
+        """Read a text file from the sandbox."""
+        try:
+            data = await session.read_bytes(file_path, MAX_READ_BYTES + 1)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return f"❌ cannot read {file_path!r}: {_describe_read_error(exc)}"
+        kind = describe_binary(data)
+        if kind:
+            return f"❌ {file_path} is a {kind} ({human_size(len(data))}); not shown as text"
+        text = data[:MAX_READ_BYTES].decode("utf-8", errors="replace")
+        note = " (first 5 MB)" if len(data) > MAX_READ_BYTES else ""
+        return f"📄 {file_path}{note}:\n{trim(text, MAX_READ_CHARS)}"
+
+    async def write_file(file_path: str, content: str) -> str:
+        """Write text content to a file in the sandbox (folders are created)."""
+        if "\n" in file_path or "\r" in file_path or "\x00" in file_path:
+            return "❌ the file name contains a newline or NUL character; choose a plain name"
+        try:
+            await session.initialize()
+            await session.sandbox.files.write(absolute_path(file_path), content)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return f"❌ cannot write {file_path!r}: {_one_line(exc)}"
+        return f"✅ file written: {file_path} ({human_size(len(content.encode('utf-8')))})"
+
+    async def generate_chart(data_file: str, chart_type: str = "bar") -> str:
+        """Draw a bar/line/scatter/hist/pie chart of a CSV or JSON file; returns the PNG's path."""
+        kind = (chart_type or "bar").strip().lower()
+        if kind not in CHART_TYPES:
+            return f"❌ chart_type must be one of {', '.join(CHART_TYPES)} (got {chart_type!r})"
+        source = absolute_path(data_file)
+        stem = posixpath.splitext(posixpath.basename(source))[0] or "chart"
+        target = posixpath.join(posixpath.dirname(source), f"{stem}_{kind}.png")
+        code = CHART_CODE.format(args=json.dumps({"src": source, "dst": target, "kind": kind}))
+        try:
+            await session.initialize()
+            execution = await session.sandbox.run_code(code, timeout=ctx.code_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return f"❌ cannot draw the chart: {_one_line(exc)}"
+        if execution.error is not None:
+            return f"❌ cannot draw the chart of {data_file}: {execution.error.name}: {execution.error.value}"
+        return f"✅ {kind} chart saved: {relative_path(target) or target}"
+
+    specs = [
+        (run_code, "run_code"),
+        (install_package, "install_package"),
+        (list_files, "list_files"),
+        (read_file, "read_file"),
+        (write_file, "write_file"),
+        (generate_chart, "generate_chart"),
+    ]
+    return {name: SandboxTool(func, name, func.__doc__ or name, ctx, agent) for func, name in specs}
+
+
+def _describe_read_error(exc: Exception) -> str:
+    text = _one_line(exc)
+    lowered = text.lower()
+    if "not found" in lowered or "no such file" in lowered or type(exc).__name__.endswith("NotFoundException"):
+        return "no such file (use list_files to see what exists)"
+    if "is a directory" in lowered or "isadirectory" in lowered:
+        return "it is a folder; use list_files"
+    return text
+
+
+async def format_execution(session: CodeSession, execution: Any) -> str:
+    """The model's view of an Execution: output, main result, figures, error."""
+    parts: list[str] = []
+    stdout = "".join(execution.logs.stdout)
+    stderr = "".join(execution.logs.stderr)
+    figures: list[str] = []
+    for index, result in enumerate(execution.results):
+        if getattr(result, "png", None):
+            figures.append(await _save_figure(session, result.png, execution.execution_count, index))
+    error = execution.error
+    if error is None:
+        parts.append("✅ code ran successfully")
+    else:
+        parts.append(f"❌ {error.name}: {error.value}")
+    if stdout:
+        parts.append("stdout:\n" + stdout.rstrip("\n"))
+    if stderr:
+        parts.append("stderr:\n" + stderr.rstrip("\n"))
+    if execution.text:
+        parts.append("result:\n" + execution.text)
+    if figures:
+        parts.append("figures saved: " + ", ".join(f for f in figures if f))
+    if error is not None and error.traceback:
+        parts.append("traceback:\n" + _strip_ansi(error.traceback)[-3000:])
+    return trim("\n".join(parts))
+
+
+async def _save_figure(session: CodeSession, png_b64: str, count: Any, index: int) -> str:
+    import base64
+
+    name = f"figure_{count or 0}_{index + 1}.png"
+    try:
+        await session.sandbox.files.write(posixpath.join(WORKDIR, name), base64.b64decode(png_b64))
+    except (SandboxError, Exception):
+        return ""
+    return name
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+CHART_CODE = r'''
+def __sbteam_chart(args):
+    import json as _json, os as _os
+    import pandas as _pd
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as _plt
+    src, dst, kind = args["src"], args["dst"], args["kind"]
+    if src.lower().endswith(".json"):
+        with open(src) as fh:
+            raw = _json.load(fh)
+        if isinstance(raw, dict) and all(not isinstance(v, (list, dict)) for v in raw.values()):
+            df = _pd.DataFrame({"value": list(raw.values())}, index=[str(k) for k in raw])
+        else:
+            df = _pd.DataFrame(raw)
+    else:
+        df = _pd.read_csv(src)
+        if all(str(c).replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit() for c in df.columns):
+            df = _pd.read_csv(src, header=None)
+            df.columns = [f"column_{i + 1}" for i in range(len(df.columns))]
+    num = df.select_dtypes("number")
+    if num.empty:
+        raise ValueError("no numeric column to plot")
+    fig, ax = _plt.subplots(figsize=(8, 5))
+    if kind == "hist":
+        num.plot.hist(ax=ax, bins=20, alpha=0.7, edgecolor="black")
+    elif kind == "pie":
+        num.iloc[:, 0].abs().plot.pie(ax=ax, autopct="%1.1f%%")
+        ax.set_ylabel("")
+    elif kind == "scatter":
+        if num.shape[1] >= 2:
+            num.plot.scatter(x=num.columns[0], y=num.columns[1], ax=ax)
+        else:
+            ax.scatter(range(len(num)), num.iloc[:, 0])
+    elif kind == "line":
+        num.plot.line(ax=ax)
+    else:
+        num.head(50).plot.bar(ax=ax)
+    ax.set_title(_os.path.basename(src) + " (" + kind + ")")
+    fig.tight_layout()
+    fig.savefig(dst)
+    _plt.close(fig)
+__sbteam_chart({args})
+del __sbteam_chart
+'''
