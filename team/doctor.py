@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     from .sandbox.base import Sandbox
 
 SandboxFactory = Callable[[Settings], Awaitable["Sandbox"]]
-E2BStatus = Callable[[str], Awaitable[tuple[bool, str]]]
+E2BStatus = Callable[[str | None], Awaitable[tuple[bool, str]]]
 
-DEMO_DETAIL = "DEMO mode: set OPENAI_API_KEY (and OPENAI_API_BASE for a local server) to use a real model"
+DEMO_DETAIL = (
+    "DEMO mode: set OPENAI_API_KEY (and OPENAI_API_BASE for a local server) to use a real model"
+)
 ENDPOINT_TIMEOUT = 10.0
 SANDBOX_TIMEOUT = 90.0
 
@@ -88,7 +90,9 @@ async def _model_checks(settings: Settings) -> list[Check]:
 
     secrets = settings.secrets()
     base = (settings.openai_api_base or OPENAI_DEFAULT_BASE).rstrip("/")
-    headers = {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
+    headers = (
+        {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
+    )
     try:
         async with httpx.AsyncClient(timeout=ENDPOINT_TIMEOUT) as http:
             response = await http.get(f"{base}/models", headers=headers)
@@ -107,7 +111,12 @@ async def _model_checks(settings: Settings) -> list[Check]:
     if status in (401, 403):
         return [
             reach,
-            Check(names[1], False, f"the endpoint rejected the API key (HTTP {status})", "check OPENAI_API_KEY"),
+            Check(
+                names[1],
+                False,
+                f"the endpoint rejected the API key (HTTP {status})",
+                "check OPENAI_API_KEY",
+            ),
             Check(names[2], None, "API key rejected"),
         ]
     if status == 200:
@@ -118,13 +127,17 @@ async def _model_checks(settings: Settings) -> list[Check]:
             detail += f"; '{settings.openai_model}' is not among the listed models ({shown})"
         key = Check(names[1], True, detail)
     else:
-        key = Check(names[1], None, f"GET /models answered HTTP {status}; the round trip below decides")
+        key = Check(
+            names[1], None, f"GET /models answered HTTP {status}; the round trip below decides"
+        )
     return [reach, key, await _tool_call_check(settings, names[2])]
 
 
 def _model_ids(response: Any) -> set[str]:
     try:
-        return {m["id"] for m in response.json().get("data", []) if isinstance(m, dict) and "id" in m}
+        return {
+            m["id"] for m in response.json().get("data", []) if isinstance(m, dict) and "id" in m
+        }
     except (ValueError, AttributeError, TypeError):
         return set()
 
@@ -163,13 +176,18 @@ async def _tool_call_check(settings: Settings, name: str) -> Check:
     if looks_like_text_tool_call(text, ["ping"]):
         return Check(name, False, MODEL_TOOL_TEXT_ERROR, fix)
     said = " ".join(text.split())[:80] or "an empty answer"
-    return Check(name, False, f"'{settings.openai_model}' answered text instead of calling the tool: {said!r}", fix)
+    return Check(
+        name,
+        False,
+        f"'{settings.openai_model}' answered text instead of calling the tool: {said!r}",
+        fix,
+    )
 
 
 # --------------------------------------------------------------------------- sandbox
 
 
-async def _default_e2b_status(api_key: str) -> tuple[bool, str]:
+async def _default_e2b_status(api_key: str | None) -> tuple[bool, str]:
     from .sandbox.e2b import check_e2b_status
 
     return await check_e2b_status(api_key)
@@ -182,13 +200,16 @@ async def _sandbox_checks(
     rows: list[Check] = []
     if settings.sandbox == "e2b":
         try:
-            ok, detail = await (e2b_status or _default_e2b_status)(settings.e2b_api_key or "")
+            ok, detail = await (e2b_status or _default_e2b_status)(settings.e2b_api_key)
         except Exception as exc:
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         fix = "" if ok else "check E2B_API_KEY (e2b.dev/dashboard), or set SBTEAM_SANDBOX=local"
         rows.append(Check("E2B key valid", ok, scrub(detail, secrets), fix))
         if not ok:
-            rows += [Check("sandbox runs 1+1", None, "E2B key not accepted"), Check("isolation", None, "no sandbox")]
+            rows += [
+                Check("sandbox runs 1+1", None, "E2B key not accepted"),
+                Check("isolation", None, "no sandbox"),
+            ]
             return rows
     else:
         rows.append(Check("E2B key valid", None, "SBTEAM_SANDBOX=local"))
@@ -212,7 +233,9 @@ async def _sandbox_checks(
         elif execution.text != "2":
             rows.append(Check("sandbox runs 1+1", False, f"1+1 gave {execution.text!r}", start_fix))
         else:
-            rows.append(Check("sandbox runs 1+1", True, f"{settings.sandbox} sandbox started; 1+1 = 2"))
+            rows.append(
+                Check("sandbox runs 1+1", True, f"{settings.sandbox} sandbox started; 1+1 = 2")
+            )
     except Exception as exc:  # includes TimeoutError and a backend that is not importable
         what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         detail = scrub(f"{settings.sandbox} sandbox failed: {what}", secrets)[:300]
@@ -230,7 +253,11 @@ async def _sandbox_checks(
 def _isolation_check(settings: Settings, sandbox: Any) -> Check:
     isolation = getattr(sandbox, "isolation", None)
     if isolation == "bwrap":
-        return Check("isolation", True, "code runs in a bubblewrap namespace (read-only system, no host home)")
+        return Check(
+            "isolation",
+            True,
+            "code runs in a bubblewrap namespace (read-only system, no host home)",
+        )
     if isolation == "e2b":
         return Check("isolation", True, "code runs in an E2B cloud sandbox")
     if isolation == "none":
@@ -242,7 +269,9 @@ def _isolation_check(settings: Settings, sandbox: Any) -> Check:
             warn=True,
         )
     if settings.sandbox == "local" and shutil.which("bwrap") is None:
-        return Check("isolation", None, "no sandbox started; bwrap not found", "apt-get install bubblewrap")
+        return Check(
+            "isolation", None, "no sandbox started; bwrap not found", "apt-get install bubblewrap"
+        )
     return Check("isolation", None, "no sandbox started")
 
 
@@ -262,9 +291,22 @@ async def run_checks(
     """
     if isinstance(settings, ConfigError):
         problems = "; ".join(settings.problems)
-        rows = [Check("settings valid", False, problems, "fix the variables named here (environment or .env)")]
-        rest = ("model endpoint reachable", "API key accepted", "model calls tools", "E2B key valid",
-                "sandbox runs 1+1", "isolation")
+        rows = [
+            Check(
+                "settings valid",
+                False,
+                problems,
+                "fix the variables named here (environment or .env)",
+            )
+        ]
+        rest = (
+            "model endpoint reachable",
+            "API key accepted",
+            "model calls tools",
+            "E2B key valid",
+            "sandbox runs 1+1",
+            "isolation",
+        )
         return rows + [Check(name, None, "settings invalid") for name in rest]
 
     where = settings.openai_api_base or OPENAI_DEFAULT_BASE
@@ -291,9 +333,14 @@ def render_table(checks: list[Check]) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths) + "  ---", *map(line, rows)])
 
 
-async def doctor_main(settings: Settings | ConfigError) -> int:
-    """Print the table; 0 when nothing FAILed, else 1."""
-    checks = await run_checks(settings)
+async def doctor_main(
+    settings: Settings | ConfigError,
+    *,
+    sandbox_factory: SandboxFactory | None = None,
+    e2b_status: E2BStatus | None = None,
+) -> int:
+    """Print the table; 0 when nothing FAILed, else 1 (the CLI's exit code)."""
+    checks = await run_checks(settings, sandbox_factory=sandbox_factory, e2b_status=e2b_status)
     print(render_table(checks))
     failed = [c for c in checks if c.ok is False]
     print(f"\n{len(failed)} check(s) failed." if failed else "\nAll checks passed.")

@@ -44,7 +44,11 @@ def unknown_model_info() -> dict[str, Any]:
     from autogen_core.models import ModelInfo
 
     return ModelInfo(
-        vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False
+        vision=False,
+        function_calling=True,
+        json_output=False,
+        family="unknown",
+        structured_output=False,
     )
 
 
@@ -70,10 +74,18 @@ def _client_class() -> type:
 
     class SbteamOpenAIClient(OpenAIChatCompletionClient):  # type: ignore[misc,valid-type]
         async def create(  # type: ignore[override]
-            self, messages: Sequence[Any], *, tools: Sequence[Any] = (), extra_create_args: Mapping[str, Any] = {}, **kw: Any
+            self,
+            messages: Sequence[Any],
+            *,
+            tools: Sequence[Any] = (),
+            extra_create_args: Mapping[str, Any] = {},
+            **kw: Any,
         ) -> Any:
             return await super().create(
-                messages, tools=list(tools), extra_create_args=extra_args(tools, extra_create_args), **kw
+                messages,
+                tools=list(tools),
+                extra_create_args=extra_args(tools, extra_create_args),
+                **kw,
             )
 
         async def create_stream(  # type: ignore[override]
@@ -215,9 +227,23 @@ def classify_model_error(
         line = "the model endpoint rejected the API key (OPENAI_API_KEY)"
     elif status == 403 or "permissiondeniederror" in sig:
         line = "the model endpoint refused access (HTTP 403) — check the key's permissions (OPENAI_API_KEY)"
-    elif _has(sig, "remoteprotocolerror", "peer closed connection", "incomplete chunked read", "server disconnected"):
+    elif _has(
+        sig,
+        "remoteprotocolerror",
+        "peer closed connection",
+        "incomplete chunked read",
+        "server disconnected",
+    ):
         line = f"the model endpoint {base} dropped the connection in the middle of an answer — try again"
-    elif _has(sig, "apitimeouterror", "request timed out", "readtimeout", "connecttimeout", "timeouterror", "timed out"):
+    elif _has(
+        sig,
+        "apitimeouterror",
+        "request timed out",
+        "readtimeout",
+        "connecttimeout",
+        "timeouterror",
+        "timed out",
+    ):
         line = f"the model endpoint {base} did not answer in time — is it overloaded, or is the model still loading?"
     elif _has(
         sig,
@@ -247,7 +273,13 @@ def classify_model_error(
         line = f"the model endpoint failed (HTTP {status or 500}) — a server-side problem; try again or check the server's log"
     elif _has(sig, "context_length_exceeded", "maximum context length", "context window"):
         line = "the conversation no longer fits the model's context window — start a new run or use a larger model (OPENAI_MODEL)"
-    elif _has(sig, "does not support tools", "tool_choice", "tools are not supported", "function calling is not"):
+    elif _has(
+        sig,
+        "does not support tools",
+        "tool_choice",
+        "tools are not supported",
+        "function calling is not",
+    ):
         line = f"the model '{model or '?'}' does not support tool calling — choose one that does (OPENAI_MODEL)"
     elif _has(
         sig,
@@ -270,7 +302,15 @@ def classify_model_error(
 
 # --------------------------------------------------------------------------- tool calls as text
 
-_MARKERS = ("<tool_call>", "<|tool_call|>", "<|python_tag|>", "[tool_calls]", "<function_call>", "<function=", "<|action_start|>")
+_MARKERS = (
+    "<tool_call>",
+    "<|tool_call|>",
+    "<|python_tag|>",
+    "[tool_calls]",
+    "<function_call>",
+    "<function=",
+    "<|action_start|>",
+)
 _FENCE = re.compile(r"```[ \t]*(json|tool_call|tool|javascript|js|)[ \t]*\n(.*?)```", re.S | re.I)
 _ARG_KEYS = ("arguments", "parameters", "args", "input", "tool_input")
 _IDENT = re.compile(r"^[A-Za-z_][\w.\-]*$")

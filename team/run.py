@@ -181,11 +181,19 @@ class RunController:
             return
         if self._team is not None:
             self._team.external.set()
-        await self.session.interrupt()
+        await self._interrupt_tool()
         try:
             await asyncio.wait_for(asyncio.shield(self._finished.wait()), STOP_GRACE)
         except TimeoutError:
             await self._force()
+
+    async def _interrupt_tool(self) -> None:
+        """Refuse new code, then interrupt the sandbox if a tool runs (an interrupt
+        that reaches an idle kernel has nothing to stop)."""
+        if self._ctx is not None:
+            self._ctx.stopping = True
+        if self._ctx is not None and self._ctx.busy:
+            await self.session.interrupt()
 
     async def _force(self) -> None:
         if self._finished.is_set():
@@ -194,7 +202,7 @@ class RunController:
             self._ctx.closed = True
         if self._token is not None:
             self._token.cancel()
-        await self.session.interrupt()
+        await self._interrupt_tool()
         try:
             await asyncio.wait_for(asyncio.shield(self._finished.wait()), FORCE_WAIT)
         except TimeoutError:
@@ -416,7 +424,7 @@ class RunController:
             self.state = "stopping"
             if self._team is not None:
                 self._team.external.set()
-            await self.session.interrupt()
+            await self._interrupt_tool()
             await asyncio.sleep(STOP_GRACE)
             if not self._finished.is_set():
                 await self._force()

@@ -35,6 +35,8 @@ CODE_TIMEOUT = 300.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 CHART_TYPES = ("bar", "line", "scatter", "hist", "pie")
 
+STOPPED = "⏹ cancelled: the run is stopping, the code was not run"
+
 Emit = Callable[[ev.Event], None]
 
 
@@ -93,6 +95,8 @@ class ToolContext:
         self.current_call_id = ""
         self.busy = False
         self.closed = False  # set by a force stop: late tool calls of an abandoned team do nothing
+        self.stopping = False  # set by any stop: no new code starts (an interrupt sent
+        # before a cell starts would be lost and the cell would run on)
         self._requested: dict[str, asyncio.Event] = {}
 
     def requested(self, call_id: str) -> asyncio.Event:
@@ -187,6 +191,8 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
         try:
             await session.initialize()
             sandbox = session.sandbox
+            if ctx.stopping:
+                return STOPPED
 
             def out(stream: str) -> Callable[[Any], None]:
                 def handler(msg: Any) -> None:
@@ -208,6 +214,8 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
         """Install a Python package into the sandbox with pip."""
         try:
             await session.initialize()
+            if ctx.stopping:
+                return STOPPED
             ok, output = await session.sandbox.install_package(package_name)
         except asyncio.CancelledError:
             raise
@@ -278,6 +286,8 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
         code = CHART_CODE.format(args=json.dumps({"src": source, "dst": target, "kind": kind}))
         try:
             await session.initialize()
+            if ctx.stopping:
+                return STOPPED
             execution = await session.sandbox.run_code(code, timeout=ctx.code_timeout)
         except asyncio.CancelledError:
             raise

@@ -49,6 +49,7 @@ from e2b import (
     TimeoutException,
 )
 from e2b_code_interpreter import AsyncSandbox
+from e2b_code_interpreter.exceptions import format_sandbox_killed_error
 from e2b_code_interpreter.models import Execution, ExecutionError, Logs, OutputMessage
 
 from team.sandbox.base import (
@@ -235,8 +236,11 @@ class E2BSandbox:
         envs: dict[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - part of the Sandbox interface
     ) -> Execution:
-        """Run a cell. Cell errors, interrupts, execution timeouts and a recreated sandbox
-        come back inside the `Execution`; infrastructure failures raise `SandboxError`."""
+        """Run a cell. Cell errors, `interrupt()` (error name "KeyboardInterrupt") and a
+        recreated sandbox ("SandboxRestarted") come back inside the `Execution`; as in the
+        SDK, an execution timeout raises e2b's `TimeoutException("Execution timed out …")`
+        and `kill()` mid-cell its "sandbox was killed" one; other failures raise a
+        one-line `SandboxError`."""
         self._ensure_open()
         handlers = (on_stdout, on_stderr, on_result, on_error)
         generation = self._generation
@@ -245,6 +249,8 @@ class E2BSandbox:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if _is_own_report(exc) or self._killed:
+                raise
             if not await self._looks_expired(exc):
                 raise map_e2b_error(exc) from exc
             await self._recreate(generation)
@@ -253,6 +259,8 @@ class E2BSandbox:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if _is_own_report(exc) or self._killed:
+                raise
             raise SandboxError(
                 f"{STATE_LOST_MESSAGE}, and the new one failed too: {map_e2b_error(exc)}"
             ) from exc
@@ -311,17 +319,12 @@ class E2BSandbox:
                 and current.cancelling() == 0
             ):
                 raise
+            if self._killed:  # as the SDK (and LocalSandbox) report a kill mid-request
+                raise format_sandbox_killed_error() from None
             error = ExecutionError(
                 INTERRUPTED_ERROR_NAME,
                 "the cell was interrupted; variables defined before it are kept",
                 "",
-            )
-        except TimeoutException as exc:
-            if "execution timed out" not in str(exc).lower():
-                raise
-            limit = f" after {timeout:g} s" if timeout else ""
-            error = ExecutionError(
-                "TimeoutError", f"the cell ran too long and was stopped{limit}", ""
             )
         finally:
             if self._inflight is task:
@@ -436,6 +439,12 @@ class E2BSandbox:
             self._sdk = await _create_sdk(self._create_kwargs)
             self._generation += 1
             self.restarts += 1
+
+
+def _is_own_report(exc: BaseException) -> bool:
+    """The SDK's execution timeout: passed through unchanged, like the SDK and
+    `LocalSandbox` raise it (the server already interrupted the cell)."""
+    return isinstance(exc, TimeoutException) and "execution timed out" in str(exc).lower()
 
 
 async def _call_handler(handler: Callable[[Any], Any] | None, value: Any) -> None:

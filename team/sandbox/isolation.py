@@ -151,6 +151,7 @@ def bwrap_argv(
     argv += ["--bind", runtime, RUNTIME_MOUNT]
     argv += ["--ro-bind", site, SITE_MOUNT]
     argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+    argv += ["--remount-ro", "/"]  # the namespace's own root is not a scratch space
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not network:
         argv += ["--unshare-net"]

@@ -23,6 +23,10 @@ out of memory), that `run_code` call returns an `Execution` whose error is
 `ExecutionError(name="KernelDied", ...)` and a fresh kernel is already running when
 it returns. When it died between calls, the next `run_code` starts a fresh kernel,
 runs the code there and reports the loss as a first stderr line (and `on_stderr`).
+
+Deliberate differences from E2B: tracebacks come without ANSI colours and joined
+with newlines (E2B joins coloured chunks with ""), because a model reads them;
+only Python runs (no `language`/`context` other than Python).
 """
 
 from __future__ import annotations
@@ -49,9 +53,8 @@ import sysconfig
 import tempfile
 import time
 import uuid
-import weakref
 from collections.abc import AsyncIterable, AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from e2b.exceptions import FileNotFoundException, InvalidArgumentException, TimeoutException
@@ -73,6 +76,7 @@ log = logging.getLogger(__name__)
 TMP_PREFIX = "sbteam-sbx-"
 START_TIMEOUT = 30.0  # seconds for a kernel to answer kernel_info
 POLL = 0.1  # how often a waiting call checks for a dead kernel or kill()
+DEFAULT_RUN_TIMEOUT = 300.0  # E2B's run_code default when timeout is None
 INTERRUPT_GRACE = 3.0  # after an interrupt, how long before the kernel is replaced
 KILLED_MESSAGE = "the sandbox was killed while the request was in progress"
 KERNEL_DIED = ExecutionError(
@@ -264,7 +268,18 @@ def _reap_stale_dirs() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-_live: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
+def _prepare_folders(root: str | None) -> tuple[str, str]:
+    """Reap folders of dead owners, then make this sandbox's top and home folders."""
+    _reap_stale_dirs()
+    top = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+    home = os.path.abspath(root) if root else os.path.join(top, "home")
+    for sub in (home, os.path.join(top, "run", "tmp"), os.path.join(top, "site")):
+        os.makedirs(sub, exist_ok=True)
+    os.makedirs(os.path.join(top, "site", "lib", _PY_TAG, "site-packages"), exist_ok=True)
+    return top, home
+
+
+_live: set[LocalSandbox] = set()  # strong refs: atexit must reach every live sandbox
 
 
 @atexit.register
@@ -433,7 +448,6 @@ class LocalFiles:
             raise InvalidArgumentException("depth should be at least 1")
         host = self._host(path)
         base = self._sandbox_path(path)
-        real_root = os.path.realpath(self._root)
 
         def _entry(full: str, spath: str, st: os.stat_result, lst: os.stat_result) -> EntryInfo:
             is_link = stat.S_ISLNK(lst.st_mode)
@@ -451,11 +465,12 @@ class LocalFiles:
                 permissions=stat.filemode(st.st_mode)[1:],
                 owner=_owner(st.st_uid),
                 group=str(st.st_gid),
-                modified_time=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+                modified_time=datetime.fromtimestamp(st.st_mtime, tz=UTC),
                 symlink_target=target,
             )
 
         def _walk() -> list[EntryInfo]:
+            real_root = os.path.realpath(self._root)
             if not os.path.exists(host):
                 raise FileNotFoundException(f"path {path!r} does not exist")
             if not os.path.isdir(host):
@@ -513,7 +528,7 @@ class LocalFiles:
                 permissions=stat.filemode(st.st_mode)[1:],
                 owner=_owner(st.st_uid),
                 group=str(st.st_gid),
-                modified_time=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+                modified_time=datetime.fromtimestamp(st.st_mtime, tz=UTC),
                 symlink_target=os.readlink(host) if stat.S_ISLNK(lst.st_mode) else None,
             )
 
@@ -591,6 +606,9 @@ class LocalSandbox:
         self._lock = asyncio.Lock()
         self._killed = False
         self._pip: subprocess.Popen[bytes] | None = None
+        self._interrupt_epoch = 0  # interrupt() count; a call made before the last one stops
+        self._interrupt_sent_at = 0.0
+        self._background: set[asyncio.Task[None]] = set()
         self._pid = os.getpid()
 
     # ---- lifecycle
@@ -599,7 +617,7 @@ class LocalSandbox:
     async def create(
         cls,
         envs: dict[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - E2B's signature
         network: bool = True,
         root: str | None = None,
         isolate: bool | None = None,
@@ -619,13 +637,10 @@ class LocalSandbox:
             raise SandboxError("bubblewrap (bwrap) is not available, cannot isolate the kernel")
         if isolate is False:
             bwrap = None
-        await asyncio.to_thread(_reap_stale_dirs)
-        top = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
-        home = os.path.abspath(root) if root else os.path.join(top, "home")
-        for sub in (home, os.path.join(top, "run", "tmp"), os.path.join(top, "site")):
-            os.makedirs(sub, exist_ok=True)
-        sbx = cls(top=top, home=home, owns_home=root is None, envs=envs, network=network, bwrap=bwrap)
-        os.makedirs(sbx._site_packages(host=True), exist_ok=True)
+        top, home = await asyncio.to_thread(_prepare_folders, root)
+        sbx = cls(
+            top=top, home=home, owns_home=root is None, envs=envs, network=network, bwrap=bwrap
+        )
         _live.add(sbx)
         try:
             await sbx._start_kernel()
@@ -653,7 +668,7 @@ class LocalSandbox:
             _kill_process(kernel.proc)  # a waiting run_code notices within POLL
         _kill_process(self._pip)
         if self._lock.locked():
-            with contextlib.suppress(asyncio.TimeoutError, RuntimeError):
+            with contextlib.suppress(TimeoutError, RuntimeError):
                 await asyncio.wait_for(self._lock.acquire(), 2.0)
                 self._lock.release()
         self._kill_sync()
@@ -707,7 +722,9 @@ class LocalSandbox:
             "--HistoryManager.enabled=False",
             "--InteractiveShell.colors=NoColor",
         ]
-        env = isolation.kernel_env(home, tmp=tmp, site=self._site_packages(host=False), extra=self._envs)
+        env = isolation.kernel_env(
+            home, tmp=tmp, site=self._site_packages(host=False), extra=self._envs
+        )
         if self._bwrap:
             argv = isolation.bwrap_argv(
                 self._bwrap,
@@ -766,11 +783,15 @@ class LocalSandbox:
                 if self._killed:
                     raise SandboxError(KILLED_MESSAGE)
                 if not kernel.alive():
-                    raise SandboxError(f"the kernel failed to start: {kernel.log_tail() or 'no output'}")
+                    raise SandboxError(
+                        f"the kernel failed to start: {kernel.log_tail() or 'no output'}"
+                    )
                 if not got_reply:
                     with contextlib.suppress(queue.Empty):
                         msg = await client.get_shell_msg(timeout=0.02)
                         got_reply = msg["parent_header"].get("msg_id") == msg_id
+                        if got_reply:  # iopub may not be subscribed yet: ask again soon
+                            resend = min(resend, loop.time() + 0.2)
                 if not got_iopub:
                     with contextlib.suppress(queue.Empty):
                         msg = await client.get_iopub_msg(timeout=0.02)
@@ -780,7 +801,12 @@ class LocalSandbox:
             if loop.time() > deadline:
                 raise SandboxError(f"the kernel did not answer within {START_TIMEOUT:.0f} s")
 
-    async def _silent(self, kernel: _Kernel, code: str, timeout: float = 30.0) -> dict[str, Any]:
+    async def _silent(
+        self,
+        kernel: _Kernel,
+        code: str,
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
         """Run bookkeeping code that counts for nothing (no history, no execution_count)."""
         client = kernel.client
         msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
@@ -796,7 +822,9 @@ class LocalSandbox:
             if msg["parent_header"].get("msg_id") == msg_id:
                 content: dict[str, Any] = msg["content"]
                 if content.get("status") == "error":
-                    raise SandboxError(f"kernel setup failed: {content.get('ename')}: {content.get('evalue')}")
+                    raise SandboxError(
+                        f"kernel setup failed: {content.get('ename')}: {content.get('evalue')}"
+                    )
                 return content
 
     async def _replace_kernel(self) -> None:
@@ -807,9 +835,55 @@ class LocalSandbox:
         await self._start_kernel()
 
     async def interrupt(self) -> None:
-        """Stop the running cell (if any); the kernel keeps its state."""
-        if self._kernel is not None and not self._killed:
-            self._kernel.interrupt()
+        """Stop the running cell (if any); the kernel keeps its state.
+
+        It applies to every run_code call already made: the running cell gets a
+        KeyboardInterrupt (re-sent if it arrived before the cell had started), and
+        calls still waiting for their turn return at once with a KeyboardInterrupt
+        error without running. Later calls are not affected.
+        """
+        if self._kernel is None or self._killed:
+            return
+        self._interrupt_epoch += 1
+        self._interrupt_sent_at = asyncio.get_running_loop().time()
+        self._kernel.interrupt()
+
+    async def _settle(self, kernel: _Kernel, msg_id: str) -> None:
+        """Stop a cell whose caller went away (cancelled): interrupt until it is idle.
+
+        Runs in the background under the lock, so the next call starts on an idle
+        kernel; a cell that ignores SIGINT past the grace period costs the kernel.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            if kernel is not self._kernel or self._killed:
+                return
+            give_up = loop.time() + INTERRUPT_GRACE
+            last = loop.time()
+            kernel.interrupt()
+            while kernel.alive() and not self._killed:
+                try:
+                    msg = await kernel.client.get_iopub_msg(timeout=POLL)
+                except queue.Empty:
+                    msg = None
+                except Exception:
+                    return
+                if (
+                    msg is not None
+                    and msg["parent_header"].get("msg_id") == msg_id
+                    and msg["msg_type"] == "status"
+                    and msg["content"].get("execution_state") == "idle"
+                ):
+                    await self._drain_shell(kernel)
+                    return
+                now = loop.time()
+                if now > give_up:
+                    with contextlib.suppress(SandboxError):
+                        await self._replace_kernel()
+                    return
+                if now - last > 0.25:
+                    kernel.interrupt()  # the first may have landed before the cell started
+                    last = now
 
     # ---- code
 
@@ -824,17 +898,33 @@ class LocalSandbox:
         on_result: ResultHandler | None = None,
         on_error: ErrorHandler | None = None,
         envs: dict[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - E2B's signature
         request_timeout: float | None = None,
     ) -> Execution:
         """Run one cell; output reaches the callbacks as it arrives.
 
-        `timeout` (seconds; None/0 = no limit) interrupts the cell and raises E2B's
+        `timeout` (seconds; None = E2B's default 300 s, 0 = no limit) interrupts the cell and raises E2B's
         TimeoutException, the kernel keeping its state. kill() during the call raises
         TimeoutException too. Calls are serialized.
         """
         if language not in (None, "python", "python3"):
             raise InvalidArgumentException(f"the local sandbox runs python only, not {language!r}")
+        epoch = self._interrupt_epoch
+        return await self._run_code(
+            code, epoch, on_stdout, on_stderr, on_result, on_error, envs, timeout
+        )
+
+    async def _run_code(
+        self,
+        code: str,
+        epoch: int,
+        on_stdout: OutputHandler | None,
+        on_stderr: OutputHandler | None,
+        on_result: ResultHandler | None,
+        on_error: ErrorHandler | None,
+        envs: dict[str, str] | None,
+        timeout: float | None,  # noqa: ASYNC109
+    ) -> Execution:
         async with self._lock:
             if self._killed:
                 raise SandboxError("the sandbox was killed")
@@ -847,11 +937,22 @@ class LocalSandbox:
             kernel = self._kernel
             assert kernel is not None
             if envs:
-                env_code = _ENV_SET % {"keys": list(envs), "envs": {str(k): str(v) for k, v in envs.items()}}
+                env_code = _ENV_SET % {
+                    "keys": list(envs),
+                    "envs": {str(k): str(v) for k, v in envs.items()},
+                }
                 await self._silent(kernel, env_code)
             try:
                 died = await self._execute(
-                    kernel, code, execution, timeout or None, on_stdout, on_stderr, on_result, on_error
+                    kernel,
+                    code,
+                    epoch,
+                    execution,
+                    None if timeout == 0 else (timeout or DEFAULT_RUN_TIMEOUT),
+                    on_stdout,
+                    on_stderr,
+                    on_result,
+                    on_error,
                 )
             except TimeoutException:
                 if envs and kernel.alive() and not self._killed:
@@ -873,8 +974,9 @@ class LocalSandbox:
         self,
         kernel: _Kernel,
         code: str,
+        epoch: int,
         execution: Execution,
-        timeout: float | None,
+        timeout: float | None,  # noqa: ASYNC109
         on_stdout: OutputHandler | None,
         on_stderr: OutputHandler | None,
         on_result: ResultHandler | None,
@@ -883,9 +985,17 @@ class LocalSandbox:
         """Send one execute_request and collect its iopub output; True if the kernel died."""
         client = kernel.client
         loop = asyncio.get_running_loop()
+        if self._interrupt_epoch > epoch:  # interrupted while waiting for its turn
+            execution.error = ExecutionError(
+                "KeyboardInterrupt", "interrupted before it started", ""
+            )
+            await _call(on_error, execution.error)
+            return False
         msg_id = client.execute(code, silent=False, store_history=True, allow_stdin=False)
         deadline = loop.time() + timeout if timeout else None
         interrupted_at: float | None = None
+        started = finished = False
+        started_at = 0.0
         try:
             while True:
                 wait = POLL
@@ -901,6 +1011,17 @@ class LocalSandbox:
                 if msg is None and not kernel.alive():
                     return True
                 now = loop.time()
+                if (
+                    self._interrupt_epoch > epoch
+                    and started
+                    and (
+                        self._interrupt_sent_at < started_at or now - self._interrupt_sent_at > 1.0
+                    )
+                ):
+                    # interrupt() came before the cell started (SIGINT to an idle kernel
+                    # is ignored), or it was lost: send it again.
+                    kernel.interrupt()
+                    self._interrupt_sent_at = now
                 if deadline is not None and interrupted_at is None and now >= deadline:
                     kernel.interrupt()
                     interrupted_at = now
@@ -937,11 +1058,20 @@ class LocalSandbox:
                         await _call(on_error, execution.error)
                 elif kind == "execute_input":
                     execution.execution_count = content.get("execution_count")
+                    started, started_at = True, loop.time()
+                    if self._interrupt_epoch > epoch and self._interrupt_sent_at < started_at:
+                        kernel.interrupt()  # requested before the cell started
+                        self._interrupt_sent_at = started_at
                 elif kind == "status" and content.get("execution_state") == "idle":
+                    finished = True
                     break
         except BaseException:
-            if not self._killed and kernel.alive() and interrupted_at is None:
-                kernel.interrupt()  # cancelled or a callback raised: don't leave the cell running
+            if not self._killed and kernel.alive() and not finished and kernel is self._kernel:
+                # Cancelled or a callback raised: don't leave the cell running.
+                kernel.interrupt()
+                task = asyncio.get_running_loop().create_task(self._settle(kernel, msg_id))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             raise
         finally:
             await self._drain_shell(kernel)
@@ -958,7 +1088,11 @@ class LocalSandbox:
 
     # ---- packages
 
-    async def install_package(self, package_name: str, timeout: float = 600) -> tuple[bool, str]:
+    async def install_package(
+        self,
+        package_name: str,
+        timeout: float = 600,  # noqa: ASYNC109 - the interface's
+    ) -> tuple[bool, str]:
         """pip-install one requirement into the sandbox's site folder; (ok, output).
 
         Refuses anything but a plain requirement (see requirements.py) without
@@ -982,9 +1116,12 @@ class LocalSandbox:
         cmd += ["--no-cache-dir", "--progress-bar", "off", "--no-warn-script-location"]
         cmd += ["--target", self._site_packages(host=True)] if in_venv else ["--user"]
         cmd += [spec]
-        env = isolation.pip_env(self.root, self._site)
+        pip_home = os.path.join(self._runtime, "pip-home")  # pip's tools write dotfiles there
+        os.makedirs(pip_home, exist_ok=True)
+        env = isolation.pip_env(pip_home, self._site)
         start = time.monotonic()
-        proc = subprocess.Popen(
+        # Popen on the loop's thread on purpose: PR_SET_PDEATHSIG follows the thread.
+        proc = subprocess.Popen(  # noqa: ASYNC220
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -997,7 +1134,7 @@ class LocalSandbox:
         self._pip = proc
         try:
             out, _ = await asyncio.wait_for(asyncio.to_thread(proc.communicate), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             _kill_process(proc)
             return False, f"pip install {spec} timed out after {timeout:.0f} s"
         except asyncio.CancelledError:
@@ -1014,7 +1151,9 @@ class LocalSandbox:
             if kernel is not None and kernel.alive() and not self._lock.locked():
                 async with self._lock:
                     with contextlib.suppress(SandboxError):
-                        await self._silent(kernel, "import importlib; importlib.invalidate_caches()")
+                        await self._silent(
+                            kernel, "import importlib; importlib.invalidate_caches()"
+                        )
             tail = f"installed {spec} in {time.monotonic() - start:.1f} s\n{tail}"
         return ok, tail
 

@@ -1,0 +1,172 @@
+"""`sbteam-tui run TASK`: the same run as the app, streamed to a terminal or as JSON lines.
+
+Exit codes: 0 the Planner said TERMINATE; 1 a limit, a stop or an error ended
+the run; 2 bad configuration or input; 130 interrupted with Ctrl+C. The first
+Ctrl+C stops gracefully, a second one forces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from . import events as ev
+from .config import Settings
+
+AGENT_COLOURS = {"Planner": "35", "CodeAgent": "36", "AnalystAgent": "33", "user": "32"}
+
+
+class TranscriptPrinter:
+    """Readable streamed transcript, in the spirit of AutoGen's Console."""
+
+    def __init__(self, out: TextIO, colour: bool) -> None:
+        self.out = out
+        self.colour = colour
+        self.streaming: str | None = None  # message_id being streamed
+        self.streamed: set[str] = set()
+        self.speaker = ""
+
+    def _c(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+    def _header(self, agent: str) -> None:
+        if agent != self.speaker:
+            self.speaker = agent
+            self._end_stream()
+            self.out.write("\n" + self._c(f"---------- {agent} ----------", AGENT_COLOURS.get(agent, "1")) + "\n")
+
+    def _end_stream(self) -> None:
+        if self.streaming is not None:
+            self.out.write("\n")
+            self.streaming = None
+
+    def show(self, event: ev.Event) -> None:
+        w = self.out.write
+        if isinstance(event, ev.RunStarted):
+            label = "DEMO (scripted agents, real code)" if event.demo else event.model
+            w(self._c(f"🚀 run {event.run_id} · model {label} · sandbox {event.sandbox}", "1") + "\n")
+            w(f"📝 termination: Planner says TERMINATE · {event.max_messages} messages · {event.timeout:.0f} s\n")
+        elif isinstance(event, ev.SandboxStatus):
+            if event.state == "ready" and event.isolation == "none":
+                w(self._c("⚠ the local sandbox is NOT isolated (install bubblewrap)", "31") + "\n")
+        elif isinstance(event, ev.TokenDelta):
+            self._header(event.agent)
+            self.streaming = event.message_id
+            self.streamed.add(event.message_id)
+            w(event.text)
+        elif isinstance(event, ev.Message):
+            self._header(event.agent)
+            if event.message_id not in self.streamed:
+                w(event.text + "\n")
+            self._end_stream()
+        elif isinstance(event, ev.ToolCall):
+            self._header(event.agent)
+            self._end_stream()
+            args = dict(event.arguments)
+            code = args.pop("code", None) or (args.pop("content", None) if event.name == "write_file" else None)
+            shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+            w(self._c(f"🔧 {event.name}({shown})", "34") + "\n")
+            if code:
+                w("\n".join("   │ " + line for line in str(code).splitlines()) + "\n")
+        elif isinstance(event, ev.SandboxOutput):
+            colour = "31" if event.stream == "stderr" else "2"
+            w(self._c(event.text if event.text.endswith("\n") else event.text + "\n", colour))
+        elif isinstance(event, ev.ToolResult):
+            text = event.content if len(event.content) < 2000 else event.content[:2000] + " …"
+            w(self._c(text, "31" if event.is_error else "32") + "\n")
+        elif isinstance(event, ev.Handoff):
+            self._end_stream()
+            w(self._c(f"↪ {event.source} → {event.target}", "2") + "\n")
+        elif isinstance(event, ev.Notice):
+            w(self._c(f"ℹ {event.text}", "33") + "\n")
+        elif isinstance(event, ev.RunFinished):
+            self._end_stream()
+            detail = f": {event.message}" if event.message else ""
+            w(
+                "\n"
+                + self._c(
+                    f"🏁 finished: {event.reason.upper()}{detail} · {event.messages} messages · "
+                    f"{event.elapsed:.1f} s · tokens {event.tokens_in}/{event.tokens_out}",
+                    "1" if event.reason == "terminate" else "31",
+                )
+                + "\n"
+            )
+        self.out.flush()
+
+
+def exit_code(reason: str | None) -> int:
+    return 0 if reason == "terminate" else 1
+
+
+async def run_headless(
+    settings: Settings,
+    task: str,
+    *,
+    out_dir: Path | None = None,
+    json_lines: bool = False,
+    stdout: TextIO | None = None,
+) -> int:
+    """Run one task to its end; returns the process exit code."""
+    from .run import RunController
+
+    stdout = stdout or sys.stdout
+    if not task.strip():
+        print("sbteam-tui: the task is empty", file=sys.stderr)
+        return 2
+    controller = RunController(settings)
+    if controller.demo:
+        from .demo import DEMO_HINT
+
+        print(DEMO_HINT, file=sys.stderr)
+    printer = None if json_lines else TranscriptPrinter(stdout, colour=stdout.isatty())
+    interrupted = 0
+    loop = asyncio.get_running_loop()
+    stoppers: set[asyncio.Task[None]] = set()
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted += 1
+        print(
+            "\n⏹ stopping… (Ctrl+C again to force)" if interrupted == 1 else "\n⏹ forcing stop…",
+            file=sys.stderr,
+        )
+        task_ = loop.create_task(controller.stop(force=interrupted > 1))
+        stoppers.add(task_)
+        task_.add_done_callback(stoppers.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    reason: str | None = None
+    try:
+        try:
+            await controller.warm_up()
+        except Exception as exc:
+            print(f"sbteam-tui: the sandbox did not start: {exc}", file=sys.stderr)
+            return 1
+        controller.start(task)
+        async for event in controller.events():
+            if json_lines:
+                stdout.write(event.to_json() + "\n")
+                stdout.flush()
+            else:
+                assert printer is not None
+                printer.show(event)
+            if isinstance(event, ev.RunFinished):
+                reason = event.reason
+        if out_dir is not None:
+            saved = await controller.session.download_all(Path(out_dir))
+            print(f"📁 {len(saved)} file(s) saved to {out_dir}", file=sys.stderr)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+        for stopper in list(stoppers):
+            with contextlib.suppress(BaseException):
+                await stopper
+        await controller.close()
+    if interrupted:
+        return 130
+    return exit_code(reason)
