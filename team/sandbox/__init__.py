@@ -21,7 +21,10 @@ async def create_sandbox(settings: Settings) -> Sandbox:
     if settings.sandbox == "e2b":
         from .e2b import E2BSandbox
 
-        return await E2BSandbox.create(api_key=settings.e2b_api_key)
+        # E2B counts a sandbox's life from creation, not idleness (default 300 s):
+        # give it an hour, or twice the run limit, so long sessions don't expire.
+        lifetime = int(max(3600, 2 * settings.timeout))
+        return await E2BSandbox.create(api_key=settings.e2b_api_key, timeout=lifetime)
     from .local import LocalSandbox
 
     return await LocalSandbox.create(network=settings.network)

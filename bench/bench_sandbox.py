@@ -1,0 +1,98 @@
+"""Benchmark LocalSandbox against a raw jupyter_client kernel, measured in the same run.
+
+    python bench/bench_sandbox.py [--cold N] [--warm N]
+
+Prints the cold start (create to ready) and the warm `1+1` round trip (median)
+for both, the interrupt latency of a busy loop, and the ratios. The raw kernel is
+the floor: what remains is the cost of isolation, setup code and our bookkeeping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jupyter_client.manager import start_new_async_kernel  # noqa: E402
+
+from team.sandbox.local import LocalSandbox  # noqa: E402
+
+
+async def raw_cold() -> tuple[float, object, object]:
+    start = time.perf_counter()
+    km, kc = await start_new_async_kernel(kernel_name="python3")
+    return time.perf_counter() - start, km, kc
+
+
+async def raw_execute(kc: object) -> None:
+    reply = await kc.execute_interactive(  # type: ignore[attr-defined]
+        "1+1", store_history=False, timeout=10, output_hook=lambda msg: None
+    )
+    assert reply["content"]["status"] == "ok"
+
+
+async def main(cold_n: int, warm_n: int) -> None:
+    print(f"python {sys.version.split()[0]}; {cold_n} cold starts, {warm_n} warm runs each")
+    local_cold: list[float] = []
+    raw_cold_s: list[float] = []
+    isolation = "?"
+    for _ in range(cold_n):
+        start = time.perf_counter()
+        sbx = await LocalSandbox.create()
+        local_cold.append(time.perf_counter() - start)
+        isolation = sbx.isolation
+        await sbx.kill()
+        elapsed, km, kc = await raw_cold()
+        raw_cold_s.append(elapsed)
+        kc.stop_channels()  # type: ignore[attr-defined]
+        await km.shutdown_kernel(now=True)  # type: ignore[attr-defined]
+
+    sbx = await LocalSandbox.create()
+    _, km, kc = await raw_cold()
+    try:
+        for _ in range(5):  # warm up both
+            await sbx.run_code("1+1")
+            await raw_execute(kc)
+        local_warm, raw_warm = [], []
+        for _ in range(warm_n):
+            start = time.perf_counter()
+            ex = await sbx.run_code("1+1")
+            local_warm.append(time.perf_counter() - start)
+            assert ex.text == "2"
+            start = time.perf_counter()
+            await raw_execute(kc)
+            raw_warm.append(time.perf_counter() - start)
+
+        interrupts = []
+        for _ in range(5):
+            task = asyncio.ensure_future(sbx.run_code("while True: pass"))
+            await asyncio.sleep(0.2)
+            start = time.perf_counter()
+            await sbx.interrupt()
+            await task
+            interrupts.append(time.perf_counter() - start)
+    finally:
+        await sbx.kill()
+        kc.stop_channels()  # type: ignore[attr-defined]
+        await km.shutdown_kernel(now=True)  # type: ignore[attr-defined]
+
+    lc, rc = statistics.median(local_cold), statistics.median(raw_cold_s)
+    lw, rw = statistics.median(local_warm), statistics.median(raw_warm)
+    print(f"{'':28}{'LocalSandbox':>14}{'raw kernel':>14}{'ratio':>8}")
+    print(f"{'cold start (median, s)':28}{lc:14.3f}{rc:14.3f}{lc / rc:8.2f}")
+    print(f"{'warm 1+1 (median, ms)':28}{lw * 1000:14.2f}{rw * 1000:14.2f}{lw / rw:8.2f}")
+    print(f"{'interrupt busy loop (ms)':28}{statistics.median(interrupts) * 1000:14.1f}")
+    print(f"isolation: {isolation}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cold", type=int, default=5)
+    parser.add_argument("--warm", type=int, default=100)
+    args = parser.parse_args()
+    asyncio.run(main(args.cold, args.warm))

@@ -1,0 +1,240 @@
+"""team.doctor against the fake OpenAI endpoint and a fake sandbox (plus one real local sandbox run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from e2b_code_interpreter.models import Execution, ExecutionError, Result
+
+from team.config import ConfigError, Settings
+from team.doctor import DEMO_DETAIL, Check, doctor_main, render_table, run_checks
+from team.model import MODEL_TOOL_TEXT_ERROR
+from tests.openai_server import FakeOpenAIServer, tool_call, unused_port
+
+KEY = "sk-doctor-0123456789abcdefghij"
+
+
+class FakeSandbox:
+    """Just the part of the `Sandbox` interface the doctor touches."""
+
+    kind = "local"
+
+    def __init__(self, isolation: str = "bwrap", answer: str = "2", fail: bool = False) -> None:
+        self.isolation = isolation
+        self.answer = answer
+        self.fail = fail
+        self.killed = False
+        self.ran: list[str] = []
+
+    async def run_code(self, code: str, **kw: Any) -> Execution:
+        self.ran.append(code)
+        if self.fail:
+            return Execution(error=ExecutionError(name="NameError", value="boom", traceback=""))
+        return Execution(results=[Result(text=self.answer, is_main_result=True)])
+
+    async def kill(self) -> None:
+        self.killed = True
+
+
+def factory_for(sandbox: FakeSandbox):
+    async def factory(settings: Settings) -> FakeSandbox:
+        return sandbox
+
+    return factory
+
+
+def rows(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+def settings_for(base: str, key: str | None = KEY, **kw: Any) -> Settings:
+    return Settings(
+        openai_api_key=key,
+        openai_api_base=base,
+        openai_model="llama3.1:8b",
+        model_retries=0,
+        model_timeout=5.0,
+        **kw,
+    )
+
+
+async def test_all_ok_against_fake_server() -> None:
+    sandbox = FakeSandbox()
+    with FakeOpenAIServer(script=tool_call("ping", {}), api_key=KEY, models=["llama3.1:8b"]) as srv:
+        checks = await run_checks(settings_for(srv.base_url), sandbox_factory=factory_for(sandbox))
+    by = rows(checks)
+    assert [c.status for c in checks] == ["OK", "OK", "OK", "OK", "SKIP", "OK", "OK"], render_table(
+        checks
+    )
+    assert "called ping" in by["model calls tools"].detail
+    assert by["E2B key valid"].ok is None
+    assert sandbox.ran == ["1+1"] and sandbox.killed
+    body = srv.requests[0]
+    assert body["tools"][0]["function"]["name"] == "ping" and body["parallel_tool_calls"] is False
+    assert KEY not in render_table(checks)
+
+
+async def test_wrong_key_fails_with_fix() -> None:
+    with FakeOpenAIServer(api_key="the-right-key") as srv:
+        checks = await run_checks(
+            settings_for(srv.base_url), sandbox_factory=factory_for(FakeSandbox())
+        )
+    by = rows(checks)
+    assert by["model endpoint reachable"].ok is True
+    assert (
+        by["API key accepted"].status == "FAIL"
+        and by["API key accepted"].fix == "check OPENAI_API_KEY"
+    )
+    assert by["model calls tools"].status == "SKIP"
+    assert srv.requests == []  # no chat request wasted on a rejected key
+
+
+async def test_dead_url_fails_with_fix_and_exit_code(capsys: Any) -> None:
+    base = f"http://127.0.0.1:{unused_port()}/v1"
+    checks = await run_checks(settings_for(base), sandbox_factory=factory_for(FakeSandbox()))
+    by = rows(checks)
+    reach = by["model endpoint reachable"]
+    assert reach.status == "FAIL" and base in reach.detail and "OPENAI_API_BASE" in reach.fix
+    assert by["API key accepted"].ok is None and by["model calls tools"].ok is None
+
+
+async def test_doctor_main_exit_codes(capsys: Any, monkeypatch: Any) -> None:
+    import team.doctor as doctor
+
+    async def fake_run_checks(settings: Any, **kw: Any) -> list[Check]:
+        return (
+            [Check("a", True, "fine"), Check("b", False, "broken", "do this")]
+            if settings == "bad"
+            else [
+                Check("a", True, "fine"),
+                Check("c", True, "unisolated", "apt-get install bubblewrap", warn=True),
+            ]
+        )
+
+    monkeypatch.setattr(doctor, "run_checks", fake_run_checks)
+    assert await doctor_main("bad") == 1  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "do this" in out and "1 check(s) failed" in out
+    assert await doctor_main("good") == 0  # type: ignore[arg-type]
+    assert "WARN" in capsys.readouterr().out
+
+
+async def test_doctor_main_real_failure_is_nonzero(capsys: Any) -> None:
+    base = f"http://127.0.0.1:{unused_port()}/v1"
+    assert await doctor_main(settings_for(base), sandbox_factory=factory_for(FakeSandbox())) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "CHECK" in out and KEY not in out
+
+
+async def test_model_answering_text_fails() -> None:
+    with FakeOpenAIServer(script=["pong! I am healthy."]) as srv:
+        checks = await run_checks(
+            settings_for(srv.base_url), sandbox_factory=factory_for(FakeSandbox())
+        )
+    tools = rows(checks)["model calls tools"]
+    assert tools.status == "FAIL" and "answered text instead of calling the tool" in tools.detail
+    assert "OPENAI_MODEL" in tools.fix
+
+
+async def test_model_writing_tool_call_as_text_fails() -> None:
+    with FakeOpenAIServer(script=['{"name": "ping", "arguments": {}}']) as srv:
+        checks = await run_checks(
+            settings_for(srv.base_url), sandbox_factory=factory_for(FakeSandbox())
+        )
+    assert rows(checks)["model calls tools"].detail == MODEL_TOOL_TEXT_ERROR
+
+
+async def test_model_404_names_the_model() -> None:
+    from tests.openai_server import error
+
+    reply = error(404, 'model "llama3.1:8b" not found, try pulling it first', type="api_error")
+    with FakeOpenAIServer(script=reply) as srv:
+        checks = await run_checks(
+            settings_for(srv.base_url, key=None), sandbox_factory=factory_for(FakeSandbox())
+        )
+    by = rows(checks)
+    assert by["API key accepted"].detail.startswith("no key needed")
+    assert (
+        by["model calls tools"].detail
+        == "the endpoint does not know model 'llama3.1:8b' (OPENAI_MODEL)"
+    )
+    assert "OPENAI_MODEL" in by["model calls tools"].fix
+
+
+async def test_demo_skips_model_checks() -> None:
+    checks = await run_checks(Settings(), sandbox_factory=factory_for(FakeSandbox()))
+    by = rows(checks)
+    for name in ("model endpoint reachable", "API key accepted", "model calls tools"):
+        assert by[name].ok is None and by[name].detail == DEMO_DETAIL
+    assert by["sandbox runs 1+1"].ok is True
+
+
+async def test_config_error_is_a_fail_row() -> None:
+    error = ConfigError(["SBTEAM_SANDBOX must be 'local' or 'e2b' (got 'docker')"])
+    checks = await run_checks(error)
+    assert checks[0].status == "FAIL" and "SBTEAM_SANDBOX" in checks[0].detail
+    assert all(c.ok is None for c in checks[1:])
+
+
+async def test_sandbox_rows() -> None:
+    checks = await run_checks(
+        Settings(), sandbox_factory=factory_for(FakeSandbox(isolation="none"))
+    )
+    iso = rows(checks)["isolation"]
+    assert iso.status == "WARN" and iso.fix == "apt-get install bubblewrap"
+
+    checks = await run_checks(Settings(), sandbox_factory=factory_for(FakeSandbox(fail=True)))
+    assert rows(checks)["sandbox runs 1+1"].status == "FAIL"
+
+    async def broken(settings: Settings) -> Any:
+        raise RuntimeError("No module named 'ipykernel'")
+
+    checks = await run_checks(Settings(), sandbox_factory=broken)
+    sandbox = rows(checks)["sandbox runs 1+1"]
+    assert sandbox.status == "FAIL" and "ipykernel" in sandbox.detail and sandbox.fix
+    assert rows(checks)["isolation"].ok is None
+
+
+async def test_e2b_status_rows() -> None:
+    settings = Settings(sandbox="e2b", e2b_api_key="e2b_secret_key_123")
+    seen: list[str] = []
+
+    async def bad(key: str | None) -> tuple[bool, str]:
+        seen.append(key)
+        return False, "401: invalid API key e2b_secret_key_123"
+
+    checks = await run_checks(settings, sandbox_factory=factory_for(FakeSandbox()), e2b_status=bad)
+    by = rows(checks)
+    assert seen == ["e2b_secret_key_123"]
+    assert by["E2B key valid"].status == "FAIL" and "E2B_API_KEY" in by["E2B key valid"].fix
+    assert "e2b_secret_key_123" not in by["E2B key valid"].detail
+    assert by["sandbox runs 1+1"].ok is None
+
+    async def good(key: str | None) -> tuple[bool, str]:
+        return True, "key accepted"
+
+    sandbox = FakeSandbox(isolation="e2b")
+    checks = await run_checks(settings, sandbox_factory=factory_for(sandbox), e2b_status=good)
+    assert [rows(checks)[n].status for n in ("E2B key valid", "sandbox runs 1+1", "isolation")] == [
+        "OK"
+    ] * 3
+
+
+def test_render_table_columns() -> None:
+    table = render_table(
+        [Check("one", True, "fine"), Check("two", False, "bad", "fix it"), Check("three", None)]
+    )
+    lines = table.splitlines()
+    assert lines[0].split() == ["CHECK", "STATUS", "DETAIL", "FIX"]
+    assert (
+        lines[2].split()[:2] == ["one", "OK"] and lines[3].endswith("fix it") and "SKIP" in lines[4]
+    )
+    assert lines[2].index("OK") == lines[3].index("FAIL") == lines[4].index("SKIP")
+
+
+async def test_real_local_sandbox() -> None:
+    """No fake: `create_sandbox` starts the real LocalSandbox and runs 1+1 (~1.5 s)."""
+    checks = await run_checks(Settings(sandbox="local"))
+    by = rows(checks)
+    assert by["sandbox runs 1+1"].status == "OK", render_table(checks)
+    assert by["isolation"].status in ("OK", "WARN")

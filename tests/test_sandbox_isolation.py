@@ -1,0 +1,176 @@
+"""The bubblewrap sandbox hides the host: home, repo, .env, secrets in the environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from team.sandbox import isolation
+from team.sandbox.local import LocalSandbox
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed"),
+]
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+SENTINEL = "sk-sentinel-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def secrets():
+    """A secret in the test process's home and one in the repo, removed afterwards."""
+    tag = uuid.uuid4().hex
+    home_secret = Path.home() / f".sbteam-test-secret-{tag}"
+    repo_secret = REPO / f".env-probe-{tag}"
+    home_secret.write_text("home-secret")
+    repo_secret.write_text("OPENAI_API_KEY=repo-secret")
+    yield home_secret, repo_secret
+    home_secret.unlink(missing_ok=True)
+    repo_secret.unlink(missing_ok=True)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def sbx(secrets):
+    saved = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "E2B_API_KEY", "SBTEAM_SECRET")}
+    os.environ["OPENAI_API_KEY"] = SENTINEL
+    os.environ["E2B_API_KEY"] = SENTINEL
+    os.environ["SBTEAM_SECRET"] = SENTINEL
+    try:
+        sandbox = await LocalSandbox.create(envs={"GIVEN": "ok"})
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert sandbox.isolation == "bwrap"
+    yield sandbox
+    await sandbox.kill()
+
+
+async def _value(sbx: LocalSandbox, code: str) -> str:
+    ex = await sbx.run_code(code)
+    assert ex.error is None, ex.error
+    return ex.text or ""
+
+
+PROBE = """
+def probe(path):
+    try:
+        with open(path) as fh:
+            return 'READ:' + fh.read()
+    except Exception as exc:
+        return 'DENIED:' + type(exc).__name__
+"""
+
+
+async def test_host_home_invisible(sbx: LocalSandbox, secrets) -> None:
+    home_secret, _ = secrets
+    await sbx.run_code(PROBE)
+    assert (await _value(sbx, f"probe({str(home_secret)!r})")).startswith("DENIED")
+    listing = await _value(
+        sbx, f"import os\nos.path.exists({str(Path.home())!r}) and os.listdir({str(Path.home())!r})"
+    )
+    assert home_secret.name not in listing
+
+
+async def test_repo_and_env_invisible(sbx: LocalSandbox, secrets) -> None:
+    _, repo_secret = secrets
+    await sbx.run_code(PROBE)
+    assert (await _value(sbx, f"probe({str(repo_secret)!r})")).startswith("DENIED")
+    assert (await _value(sbx, f"probe({str(REPO / '.env')!r})")).startswith("DENIED")
+    assert await _value(sbx, f"import os\nos.path.exists({str(REPO)!r})") == "False"
+
+
+async def test_cannot_write_outside(sbx: LocalSandbox) -> None:
+    code = """
+results = []
+for path in ('/usr/sbteam_probe', '/etc/sbteam_probe', '/sbteam_probe'):
+    try:
+        open(path, 'w').write('x')
+        results.append('WROTE:' + path)
+    except OSError as exc:
+        results.append('DENIED')
+results
+"""
+    assert "WROTE" not in await _value(sbx, code)
+    assert not _exists("/usr/sbteam_probe") and not _exists("/etc/sbteam_probe")
+    # /tmp is private: a file written there does not appear on the host
+    name = f"sbteam-private-{uuid.uuid4().hex}"
+    await _value(sbx, f"open('/tmp/{name}', 'w').write('x')")
+    assert not _exists(f"/tmp/{name}")
+    assert await _value(sbx, "import os\nos.getcwd()") == "/home/user"
+
+
+async def test_no_secrets_in_environment(sbx: LocalSandbox) -> None:
+    env = await _value(sbx, "import os\nrepr(dict(os.environ))")
+    assert SENTINEL not in env
+    for key in ("OPENAI_API_KEY", "E2B_API_KEY", "SBTEAM_SECRET", "JPY_PARENT_PID"):
+        assert key not in env
+    assert await _value(sbx, "os.environ['GIVEN']") == "ok"
+    assert await _value(sbx, "os.environ['HOME']") == "/home/user"
+
+
+async def test_host_processes_invisible(sbx: LocalSandbox) -> None:
+    pids = await _value(
+        sbx, "import os\nsorted(int(p) for p in os.listdir('/proc') if p.isdigit())"
+    )
+    assert pids.startswith("[1, 2")  # a fresh pid namespace
+    # our own process is not visible by any pid: no cmdline mentions pytest
+    cmdlines = await _value(
+        sbx,
+        "[open(f'/proc/{p}/cmdline','rb').read() for p in os.listdir('/proc') if p.isdigit()]",
+    )
+    assert "pytest" not in cmdlines
+
+
+async def test_env_allow_list_unit() -> None:
+    env = isolation.kernel_env(
+        "/home/user",
+        tmp="/tmp",
+        site="/opt/site",
+        source={"PATH": "/bin", "OPENAI_API_KEY": "x", "E2B_API_KEY": "y", "JPY_PARENT_PID": "1"},
+    )
+    assert env["PATH"] == "/bin" and env["HOME"] == "/home/user"
+    assert "OPENAI_API_KEY" not in env and "E2B_API_KEY" not in env and "JPY_PARENT_PID" not in env
+
+
+async def test_bwrap_argv_unit() -> None:
+    argv = isolation.bwrap_argv(
+        "/usr/bin/bwrap",
+        home="/h",
+        runtime="/r",
+        site="/s",
+        env={"A": "1"},
+        command=["python"],
+        network=False,
+    )
+    joined = " ".join(argv)
+    assert "--bind /h /home/user" in joined and "--tmpfs /tmp" in joined
+    assert "--unshare-net" in argv and "--die-with-parent" in argv and "--clearenv" in argv
+    assert argv[-2:] == ["--", "python"]
+    assert "--unshare-net" not in isolation.bwrap_argv(
+        "bwrap", home="/h", runtime="/r", site="/s", env={}, command=["x"], network=True
+    )
+
+
+async def test_network_off() -> None:
+    async with await LocalSandbox.create(network=False) as box:
+        ex = await box.run_code(
+            "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=1)\n    r='CONNECTED'\n"
+            "except OSError as e:\n    r='BLOCKED'\nr"
+        )
+        assert ex.text == "BLOCKED"
+        assert (await box.run_code("1+1")).text == "2"
