@@ -10,6 +10,7 @@ so keys never spill into child processes by accident.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -65,6 +66,8 @@ class Settings:
     demo: bool = False
     model_timeout: float = 60.0
     model_retries: int = 2
+    loop_limit: int = 4
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         parts = []
@@ -121,8 +124,10 @@ class Settings:
         kwargs["openai_api_key"] = get("OPENAI_API_KEY")
         base = get("OPENAI_API_BASE", "OPENAI_BASE_URL")
         if base is not None and not base.startswith(("http://", "https://")):
+            # name the variable the user actually set (OPENAI_BASE_URL is an alias)
+            base_name = "OPENAI_API_BASE" if get("OPENAI_API_BASE") else "OPENAI_BASE_URL"
             problems.append(
-                f"OPENAI_API_BASE must be an http(s) URL such as https://api.openai.com/v1 (got {base!r})"
+                f"{base_name} must be an http(s) URL such as https://api.openai.com/v1 (got {base!r})"
             )
         kwargs["openai_api_base"] = base
         kwargs["openai_model"] = get("OPENAI_MODEL") or DEFAULT_MODEL
@@ -159,6 +164,20 @@ class Settings:
             problems.append(f"SBTEAM_NETWORK must be 'on' or 'off' (got {network!r})")
         kwargs["network"] = network in ("on", "1", "true", "yes")
 
+        loop = get("SBTEAM_LOOP_LIMIT")
+        if loop is None:
+            kwargs["loop_limit"] = 4
+        elif loop.isdigit():
+            kwargs["loop_limit"] = int(loop)
+        else:
+            problems.append(f"SBTEAM_LOOP_LIMIT must be a whole number, 0 to turn the loop guard off (got {loop!r})")
+
+        from .cost import parse_prices
+
+        prices, price_problems = parse_prices(get("SBTEAM_PRICES"))
+        kwargs["prices"] = prices
+        problems.extend(price_problems)
+
         kwargs.update(overrides)
         if problems:
             raise ConfigError(problems)
@@ -172,7 +191,7 @@ def _positive(raw: str | None, name: str, default, kind, problems: list[str]):
         value = kind(raw)
     except ValueError:
         value = None
-    if value is None or value <= 0:
+    if value is None or not math.isfinite(value) or value <= 0:  # nan/inf: not a limit, and not JSON
         noun = "a whole number" if kind is int else "a number of seconds"
         problems.append(f"{name} must be {noun} greater than 0 (got {raw!r})")
         return default

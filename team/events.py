@@ -44,6 +44,8 @@ class RunStarted(Event):
     max_messages: int
     timeout: float
     prompts: str = "zh"
+    resumed_from: str = ""  # run id this run continues, if any
+    approve: bool = False  # code waits for the user's approval before it runs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +137,27 @@ class Progress(Event):
     timeout: float
     tokens_in: int = 0
     tokens_out: int = 0
+    cost: float | None = None  # USD, None when the model's price is unknown
+    agent_tokens: dict[str, list[int]] = field(default_factory=dict)  # agent -> [in, out]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalRequested(Event):
+    """Code waits for the user: approve, edit or reject (approval mode)."""
+
+    type: ClassVar[str] = "approval_requested"
+    agent: str
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalDecided(Event):
+    type: ClassVar[str] = "approval_decided"
+    call_id: str
+    decision: Literal["approve", "edit", "reject"]
+    reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +178,8 @@ class RunFinished(Event):
     elapsed: float = 0.0
     tokens_in: int = 0
     tokens_out: int = 0
+    cost: float | None = None
+    agent_tokens: dict[str, list[int]] = field(default_factory=dict)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -171,6 +196,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FilesChanged,
         Progress,
         Notice,
+        ApprovalRequested,
+        ApprovalDecided,
         RunFinished,
     )
 }

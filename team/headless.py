@@ -98,6 +98,34 @@ class TranscriptPrinter:
         self.out.flush()
 
 
+async def terminal_approver(agent: str, call_id: str, name: str, args: dict) -> tuple[str, object]:
+    """`run --approve`: show the code on stderr, ask approve / edit / reject on the terminal."""
+    key = "code" if name == "run_code" else "content" if name == "write_file" else "package_name"
+    print(f"\n🔐 {agent} wants to {name}:", file=sys.stderr)
+    print("\n".join("   │ " + line for line in str(args.get(key, "")).splitlines()), file=sys.stderr)
+    while True:
+        answer = (await asyncio.to_thread(_ask, "[a]pprove, [e]dit, [r]eject? ")).strip().lower()
+        if answer in ("a", "approve", "y", "yes"):
+            return "approve", None
+        if answer in ("r", "reject", "n", "no"):
+            reason = await asyncio.to_thread(_ask, "reason (told to the model): ")
+            return "reject", reason.strip() or "the user said no"
+        if answer in ("e", "edit"):
+            print("enter the replacement; end with a line holding only '.'", file=sys.stderr)
+            lines = []
+            while (line := await asyncio.to_thread(_ask, "")) != ".":
+                lines.append(line)
+            return "edit", {key: "\n".join(lines)}
+
+
+def _ask(prompt: str) -> str:
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        return "reject"  # stdin closed: nobody can approve
+    return line.rstrip("\n")
+
+
 def exit_code(reason: str | None) -> int:
     return 0 if reason == "terminate" else 1
 
@@ -109,6 +137,8 @@ async def run_headless(
     out_dir: Path | None = None,
     json_lines: bool = False,
     stdout: TextIO | None = None,
+    approve: bool = False,
+    resume: str | None = None,
 ) -> int:
     """Run one task to its end; returns the process exit code."""
     from .run import RunController
@@ -118,6 +148,9 @@ async def run_headless(
         print("sbteam-tui: the task is empty", file=sys.stderr)
         return 2
     controller = RunController(settings)
+    if approve:
+        controller.approve = True
+        controller.approver = terminal_approver
     if controller.demo:
         from .demo import DEMO_HINT
 
@@ -147,7 +180,14 @@ async def run_headless(
         except Exception as exc:
             print(f"sbteam-tui: the sandbox did not start: {exc}", file=sys.stderr)
             return 1
-        controller.start(task)
+        if resume:
+            try:
+                await controller.resume(resume, task)
+            except (ValueError, OSError) as exc:
+                print(f"sbteam-tui: cannot resume: {exc}", file=sys.stderr)
+                return 2
+        else:
+            controller.start(task)
         async for event in controller.events():
             if json_lines:
                 stdout.write(event.to_json() + "\n")

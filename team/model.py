@@ -32,6 +32,11 @@ MODEL_TOOL_TEXT_ERROR = (
     "choose a model with function/tool calling (OPENAI_MODEL)"
 )
 
+EMPTY_STREAM_ERROR = (
+    "the endpoint sent no chat completion chunks (an HTML page or broken JSON?); "
+    "its answer is not OpenAI-compatible"
+)
+
 
 # --------------------------------------------------------------------------- client
 
@@ -106,8 +111,20 @@ def _client_class() -> type:
                 include_usage=include_usage,
                 **kw,
             )
+            got_text = False
             try:
                 async for item in inner:
+                    if isinstance(item, str):
+                        got_text = got_text or bool(item)
+                    elif (
+                        not got_text
+                        and getattr(item, "finish_reason", None) == "unknown"
+                        and not getattr(item, "content", None)
+                    ):
+                        # Nothing parseable arrived (an HTML page or broken JSON instead
+                        # of server-sent events); without this the team would carry on
+                        # with empty answers until a limit ends the run.
+                        raise ValueError(EMPTY_STREAM_ERROR)
                     yield item
             finally:
                 await inner.aclose()  # an abandoned stream must not leave the HTTP response open

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ FORCE_WAIT = 1.0
 FINISH_COPY_TIMEOUT = 20.0
 
 ModelFactory = Callable[[], Any]
+# (agent, call_id, tool name, arguments) -> ("approve"|"edit"|"reject", new arguments or reason)
+Approver = Callable[[str, str, str, dict[str, Any]], Awaitable[tuple[str, Any]]]
 
 
 def new_run_id() -> str:
@@ -58,6 +60,10 @@ def quiet_autogen_logs() -> None:
         logger = logging.getLogger(name)
         logger.setLevel(logging.CRITICAL + 1)
         logger.propagate = False
+    import warnings
+
+    # autogen_core warns (to stderr) when a model's answer is empty; the run reports it.
+    warnings.filterwarnings("ignore", message="No text content or tool calls", category=UserWarning)
 
 
 class RunController:
@@ -84,6 +90,7 @@ class RunController:
         self._demo_pace = demo_pace
         self._code_timeout = code_timeout
         self._record_enabled = record
+        self._secrets = [s for s in settings.secrets() if len(s) >= 4]
         self.state = "idle"
         self.run_id: str | None = None
         self.task: str | None = None
@@ -93,6 +100,9 @@ class RunController:
         self._drive_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._finished = asyncio.Event()
+        self.approve = False
+        self.approver: Approver | None = None
+        self._resume: tuple[str, dict[str, Any] | None, Path | None] | None = None
         self._reset_run_state()
 
     # -- public properties -------------------------------------------------------
@@ -136,9 +146,36 @@ class RunController:
         self._error: str | None = None
         self._abandoned = False
         self._finished = asyncio.Event()
+        self._agent_tokens: dict[str, list[int]] = {}
+        self._handoffs_since_progress: dict[tuple[str, str], int] = {}
 
     def start(self, task: str) -> str:
         """Begin a run of `task`; returns its run id. Events arrive via `events()`."""
+        self._resume = None
+        return self._launch(task)
+
+    async def resume(self, run_id: str, instruction: str) -> str:
+        """Continue an earlier run (stopped or limit-ended) with a new instruction.
+
+        The team is restored from the run's `state.json`. The sandbox is reattached
+        when it is still the one that run used; otherwise a fresh sandbox gets the
+        run's saved files and the model is told that Python variables are gone.
+        """
+        import json
+
+        if not instruction or not instruction.strip():
+            raise ValueError("the instruction is empty")
+        record = self.settings.runs_dir / run_id
+        state_path = record / "state.json"
+        if not state_path.is_file():
+            raise ValueError(f"run {run_id} has no saved team state to continue from")
+        state = await asyncio.to_thread(lambda: json.loads(state_path.read_text(encoding="utf-8")))
+        files = record / "files"
+        same_sandbox = self.run_id == run_id and self.session.initialized
+        self._resume = (run_id, state, None if same_sandbox else files)
+        return self._launch(instruction)
+
+    def _launch(self, task: str) -> str:
         if not task or not task.strip():
             raise ValueError("the task is empty")
         if self.state in ("running", "stopping"):
@@ -255,6 +292,7 @@ class RunController:
         if rid != self.run_id or self._finished.is_set():
             return
         self._seq += 1
+        event = _scrub_event(event, self._secrets)
         stamped = _restamp(event, rid, self._seq, round(time.monotonic() - self._t0, 3))
         if self.record is not None:
             problem = self.record.append(stamped)
@@ -263,6 +301,16 @@ class RunController:
                     _restamp(ev.Notice(level="warning", text=problem), rid, self._seq, stamped.ts)
                 )
         self._queue.put_nowait(stamped)
+
+    @property
+    def cost(self) -> float | None:
+        if self.demo:
+            return 0.0
+        from .cost import cost_of, price_for
+
+        return cost_of(
+            self._tokens_in, self._tokens_out, price_for(self.settings.openai_model, self.settings.prices)
+        )
 
     def _progress(self, run_id: str) -> None:
         self._emit(
@@ -274,6 +322,8 @@ class RunController:
                 timeout=self.settings.timeout,
                 tokens_in=self._tokens_in,
                 tokens_out=self._tokens_out,
+                cost=self.cost,
+                agent_tokens={k: list(v) for k, v in self._agent_tokens.items()},
             ),
             run_id,
         )
@@ -293,6 +343,8 @@ class RunController:
             elapsed=round(time.monotonic() - self._t0, 2),
             tokens_in=self._tokens_in,
             tokens_out=self._tokens_out,
+            cost=self.cost,
+            agent_tokens={k: list(v) for k, v in self._agent_tokens.items()},
         )
         self._emit(finished, run_id)
         self.last_finished = finished
@@ -348,6 +400,8 @@ class RunController:
                     max_messages=self.settings.max_messages,
                     timeout=self.settings.timeout,
                     prompts=self.settings.prompts,
+                    resumed_from=self._resume[0] if self._resume else "",
+                    approve=self.approve,
                 ),
                 run_id,
             )
@@ -363,12 +417,22 @@ class RunController:
                     ev.SandboxStatus(state="ready", kind=self.sandbox_kind, isolation=self.isolation),
                     run_id,
                 )
+            resume = self._resume
+            if resume is not None and resume[2] is not None:
+                await self.session.reset()
+                restored = await self.session.upload_dir(resume[2])
+                task = (
+                    f"(Continuing run {resume[0]}: the sandbox was recreated with its {restored} saved "
+                    "file(s); Python variables from before are gone.)\n\n" + task
+                )
             await self.session.file_changes()  # baseline: files from earlier runs are not "new"
             ctx = ToolContext(
                 self.session,
                 emit=lambda e: self._emit(e, run_id),
                 code_timeout=self._code_timeout or min(CODE_TIMEOUT, self.settings.timeout),
             )
+            if self.approve:
+                ctx.approver = self._ask_approval
             self._ctx = ctx
             model = self._build_model()
             self._team = build_team(
@@ -379,9 +443,13 @@ class RunController:
                 max_messages=self.settings.max_messages,
                 timeout=self.settings.timeout,
             )
+            if resume is not None and resume[1] is not None:
+                await self._team.swarm.load_state(resume[1])
             self._token = CancellationToken()
             watchdog = asyncio.create_task(self._watchdog(run_id))
             stream = self._team.swarm.run_stream(task=task, cancellation_token=self._token)
+            from autogen_agentchat.base import TaskResult
+
             reason, message = "error", "the team stopped without a reason"
             async for item in stream:
                 if self._abandoned or run_id != self.run_id:
@@ -389,6 +457,8 @@ class RunController:
                 done = self._translate(item, run_id, ctx)
                 if done is not None:
                     reason, message = done
+                    if not isinstance(item, TaskResult):
+                        self._halt_team()  # we end it, not AutoGen: make the team stop too
                     break
             if self._error:
                 reason, message = "error", self._error
@@ -416,6 +486,27 @@ class RunController:
                 with contextlib.suppress(BaseException):
                     await model.close()
 
+    def _halt_team(self) -> None:
+        if self._ctx is not None:
+            self._ctx.stopping = True
+        if self._team is not None:
+            self._team.external.set()
+        if self._token is not None:
+            self._token.cancel()
+
+    async def _ask_approval(self, agent: str, call_id: str, name: str, args: dict[str, Any]) -> tuple[str, Any]:
+        """Approval mode: show the code, wait for the user's decision; no approver = reject."""
+        run_id = self.run_id or ""
+        self._emit(ev.ApprovalRequested(agent=agent, call_id=call_id, name=name, arguments=args), run_id)
+        if self.approver is None:
+            decision: tuple[str, Any] = ("reject", "nobody is there to approve it")
+        else:
+            decision = await self.approver(agent, call_id, name, args)
+        kind = decision[0] if decision[0] in ("approve", "edit", "reject") else "reject"
+        reason = str(decision[1]) if kind == "reject" else ""
+        self._emit(ev.ApprovalDecided(call_id=call_id, decision=kind, reason=reason), run_id)  # type: ignore[arg-type]
+        return kind, decision[1]
+
     async def _watchdog(self, run_id: str) -> None:
         """End a run whose cell or model call outlives SBTEAM_TIMEOUT."""
         await asyncio.sleep(self.settings.timeout)
@@ -433,7 +524,7 @@ class RunController:
         try:
             from .model import classify_model_error
 
-            return classify_model_error(exc, secrets=self.settings.secrets())
+            return classify_model_error(exc, self.settings)
         except Exception:
             text = str(exc).strip().splitlines()
             return (text[0] if text else type(exc).__name__)[:200]
@@ -441,8 +532,12 @@ class RunController:
     def _usage(self, item: Any) -> None:
         usage = getattr(item, "models_usage", None)
         if usage is not None:
-            self._tokens_in += int(usage.prompt_tokens or 0)
-            self._tokens_out += int(usage.completion_tokens or 0)
+            used_in, used_out = int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
+            self._tokens_in += used_in
+            self._tokens_out += used_out
+            per_agent = self._agent_tokens.setdefault(getattr(item, "source", "?"), [0, 0])
+            per_agent[0] += used_in
+            per_agent[1] += used_out
 
     def _translate(self, item: Any, run_id: str, ctx: Any) -> tuple[str, str] | None:
         """Map one AutoGen item to our events; returns (reason, message) at the end."""
@@ -472,6 +567,8 @@ class RunController:
         if isinstance(item, ThoughtEvent):
             self._emit(ev.Message(agent=source, text=item.content, message_id=item.id), run_id)
         elif isinstance(item, ToolCallRequestEvent):
+            if any(not call.name.startswith("transfer_to_") for call in item.content):
+                self._handoffs_since_progress.clear()  # a real tool call is progress
             for call in item.content:
                 if not call.name.startswith("transfer_to_"):
                     ctx.announce(source, call.id, call.name, _arguments(call.arguments))
@@ -485,6 +582,10 @@ class RunController:
             if isinstance(item, HandoffMessage):
                 self._emit(ev.Handoff(source=source, target=item.target, text=item.content), run_id)
                 self._agent = item.target
+                looped = self._loop_check(source, item.target)
+                if looped:
+                    self._progress(run_id)
+                    return "loop", looped
             elif isinstance(item, TextMessage):
                 self._emit(
                     ev.Message(agent=source or "user", text=item.content, message_id=item.id), run_id
@@ -496,6 +597,21 @@ class RunController:
                     return "error", MODEL_TOOL_TEXT_ERROR
             self._progress(run_id)
         return None
+
+    def _loop_check(self, source: str, target: str) -> str | None:
+        """Loop guard: the same handoff N times with no tool call in between."""
+        limit = self.settings.loop_limit
+        if limit <= 0:
+            return None
+        pair = (source, target)
+        count = self._handoffs_since_progress.get(pair, 0) + 1
+        self._handoffs_since_progress[pair] = count
+        if count < limit:
+            return None
+        return (
+            f"{source} handed the task to {target} {count} times without any tool call in between; "
+            f"ended as a loop (SBTEAM_LOOP_LIMIT={limit}, 0 turns the guard off)"
+        )
 
     def _is_text_tool_call(self, text: str) -> bool:
         if self.demo:
@@ -537,3 +653,28 @@ def _restamp(event: ev.Event, run_id: str, seq: int, ts: float) -> ev.Event:
     import dataclasses
 
     return dataclasses.replace(event, run_id=run_id, seq=seq, ts=ts)
+
+
+def _scrub_event(event: ev.Event, secrets: list[str]) -> ev.Event:
+    """The event with every configured secret replaced by `***` (a model or an
+    endpoint may echo the key); records are scrubbed too, but the screen and
+    `--json` output get the event itself."""
+    if not secrets:
+        return event
+    import dataclasses
+    import json
+
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, str):
+            if any(s in value for s in secrets):
+                changes[f.name] = scrub(value, secrets)
+        elif isinstance(value, (dict, list)):
+            text = json.dumps(value, ensure_ascii=False, default=str)
+            if any(s in text for s in secrets):
+                try:
+                    changes[f.name] = json.loads(scrub(text, secrets))
+                except ValueError:
+                    changes[f.name] = type(value)()
+    return dataclasses.replace(event, **changes) if changes else event

@@ -205,6 +205,19 @@ class CodeSession:
         await asyncio.to_thread(_write_host_file, target, data)
         return target
 
+    async def upload_dir(self, source: Path) -> int:
+        """Copy a host folder's files into /home/user (resume); returns how many."""
+        source = Path(source)
+        files = await asyncio.to_thread(
+            lambda: [p for p in sorted(source.rglob("*")) if p.is_file()] if source.is_dir() else []
+        )
+        await self.initialize()
+        for path in files:
+            rel = path.relative_to(source).as_posix()
+            data = await asyncio.to_thread(path.read_bytes)
+            await self.sandbox.files.write(posixpath.join(WORKDIR, rel), data)
+        return len(files)
+
     async def download_all(self, dest_dir: Path) -> list[Path]:
         """Copy every visible sandbox file to `dest_dir`; returns host paths."""
         saved = []

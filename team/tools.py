@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from autogen_core import CancellationToken
@@ -31,10 +31,12 @@ from .session import CodeSession, absolute_path, relative_path
 MAX_TOOL_OUTPUT = 8_000
 MAX_READ_CHARS = 20_000
 MAX_READ_BYTES = 5_000_000
+MAX_LIVE_OUTPUT = 200_000  # characters of live stdout/stderr shown per tool call
 CODE_TIMEOUT = 300.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 CHART_TYPES = ("bar", "line", "scatter", "hist", "pie")
 
+NEEDS_APPROVAL = ("run_code", "install_package", "write_file")
 STOPPED = "⏹ cancelled: the run is stopping, the code was not run"
 
 Emit = Callable[[ev.Event], None]
@@ -98,6 +100,8 @@ class ToolContext:
         self.stopping = False  # set by any stop: no new code starts (an interrupt sent
         # before a cell starts would be lost and the cell would run on)
         self._requested: dict[str, asyncio.Event] = {}
+        # approval mode: (agent, call_id, name, args) -> (decision, new args | reason)
+        self.approver: Callable[[str, str, str, dict[str, Any]], Awaitable[tuple[str, Any]]] | None = None
 
     def requested(self, call_id: str) -> asyncio.Event:
         """Set once the run has shown this call's request (and everything before it)."""
@@ -158,6 +162,19 @@ class SandboxTool(FunctionTool):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ctx.requested(cid).wait(), 1.0)
         ctx.announce(self.agent, cid, self.name, args)
+        note = ""
+        if ctx.approver is not None and self.name in NEEDS_APPROVAL:
+            try:
+                decision, detail = await ctx.approver(self.agent, cid, self.name, dict(args))
+            except asyncio.CancelledError:
+                decision, detail = "reject", "the run was stopped"
+            if decision == "reject":
+                text = f"❌ the user rejected this {self.name}: {detail or 'no reason given'}"
+                ctx.finish(self.agent, cid, self.name, text, True, [])
+                return text
+            if decision == "edit" and isinstance(detail, Mapping):
+                args = {**args, **detail}
+                note = "\n(note: the user edited the arguments before they were used)"
         ctx.current_call_id = cid
         ctx.busy = True
         images: list[str] = []
@@ -167,10 +184,10 @@ class SandboxTool(FunctionTool):
             await ctx.session.interrupt()
             result = "⏹ cancelled: the run was stopped while this tool was running"
         except Exception as exc:  # bad arguments from the model: tell it, keep going
-            result = f"❌ invalid arguments for {self.name}: {_one_line(exc)}"
+            result = f"❌ invalid arguments for {self.name}: {_describe_arguments_error(exc)}"
         finally:
             ctx.busy = False
-        text = str(result)
+        text = str(result) + note
         with contextlib.suppress(asyncio.CancelledError):
             images = await ctx.report_files()
         ctx.finish(self.agent, cid, self.name, text, text.startswith(("❌", "⏹")), images)
@@ -180,6 +197,26 @@ class SandboxTool(FunctionTool):
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
+
+
+def _describe_arguments_error(exc: BaseException) -> str:
+    """One line naming each bad argument (pydantic's own first line names none)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return _one_line(exc)
+    try:
+        problems = []
+        for err in errors()[:5]:
+            name = ".".join(str(part) for part in err.get("loc", ())) or "arguments"
+            if err.get("type") == "missing":
+                problems.append(f"{name} is missing")
+            else:
+                got = repr(err.get("input"))
+                got = got if len(got) <= 40 else got[:39] + "…"
+                problems.append(f"{name}: {err.get('msg', 'invalid')} (got {got})")
+    except Exception:
+        return _one_line(exc)
+    return "; ".join(problems).replace("\n", " ")[:300] or _one_line(exc)
 
 
 def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, SandboxTool]:
@@ -194,9 +231,24 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
             if ctx.stopping:
                 return STOPPED
 
+            shown = [0]  # live characters emitted so far for this call (both streams)
+
             def out(stream: str) -> Callable[[Any], None]:
                 def handler(msg: Any) -> None:
-                    line = getattr(msg, "line", str(msg))
+                    # Code printing megabytes must not flood the transcript, the run
+                    # record and memory: live output stops at MAX_LIVE_OUTPUT (the
+                    # tool result still gets the trimmed head and tail).
+                    line = str(getattr(msg, "line", msg))
+                    room = MAX_LIVE_OUTPUT - shown[0]
+                    if room <= 0:
+                        shown[0] += len(line)
+                        return
+                    if len(line) > room:
+                        line = line[:room] + (
+                            f"\n… live output cut after {MAX_LIVE_OUTPUT:,} characters; "
+                            "the tool result keeps its head and tail …\n"
+                        )
+                    shown[0] += len(line)
                     ctx.emit(ev.SandboxOutput(stream=stream, text=line, call_id=ctx.current_call_id))
 
                 return handler
@@ -283,7 +335,8 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
         source = absolute_path(data_file)
         stem = posixpath.splitext(posixpath.basename(source))[0] or "chart"
         target = posixpath.join(posixpath.dirname(source), f"{stem}_{kind}.png")
-        code = CHART_CODE.format(args=json.dumps({"src": source, "dst": target, "kind": kind}))
+        # replace, not str.format: the chart code has literal braces (dicts, f-strings)
+        code = CHART_CODE.replace("{args}", json.dumps({"src": source, "dst": target, "kind": kind}))
         try:
             await session.initialize()
             if ctx.stopping:
@@ -379,7 +432,15 @@ def __sbteam_chart(args):
             df = _pd.DataFrame(raw)
     else:
         df = _pd.read_csv(src)
-        if all(str(c).replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit() for c in df.columns):
+
+        def _is_number(text):
+            try:
+                float(text)
+            except ValueError:
+                return False
+            return True
+
+        if all(_is_number(str(c)) for c in df.columns):  # no header (np.savetxt): row 1 is data
             df = _pd.read_csv(src, header=None)
             df.columns = [f"column_{i + 1}" for i in range(len(df.columns))]
     num = df.select_dtypes("number")

@@ -90,8 +90,30 @@ def ping_pong(turn: Turn):
     return Call("transfer_to_planner")
 
 
-async def test_never_terminating_model_ends_at_max_messages(settings):
+def busy_but_endless(turn: Turn):
+    """Works (a tool call each time) but the Planner never says TERMINATE."""
+    if turn.agent == "Planner":
+        return Call("transfer_to_codeagent", thought="Check the files again.")
+    if turn.index % 2 == 0:
+        return Call("list_files", {"path": "/"})
+    return Call("transfer_to_planner")
+
+
+async def test_handing_over_without_progress_ends_as_a_loop(settings):
     controller = RunController(settings, model_factory=scripted(ping_pong))
+    try:
+        controller.start("loop forever")
+        events = await collect(controller)
+        done = finished(events)
+        assert [d.reason for d in done] == ["loop"]
+        assert "Planner handed the task to CodeAgent 4 times" in done[0].message
+        assert len([e for e in events if isinstance(e, ev.Handoff)]) == 7
+    finally:
+        await controller.close()
+
+
+async def test_never_terminating_model_ends_at_max_messages(settings):
+    controller = RunController(settings, model_factory=scripted(busy_but_endless))
     try:
         controller.start("loop forever")
         events = await collect(controller)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from team.config import ConfigError, Settings
 
-SUBCOMMANDS = ("run", "doctor")
+SUBCOMMANDS = ("run", "doctor", "export", "batch", "history")
 
 
 def _app_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,33 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
+    parser.add_argument("--approve", action="store_true", help="ask before each run_code/install/write")
+    parser.add_argument("--resume", metavar="RUN_ID", help="continue this earlier run; TASK is the new instruction")
+    return parser
+
+
+def _export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sbteam-tui export", description="Export a recorded run.")
+    parser.add_argument("run_id", help="the run's id (see 'sbteam-tui history')")
+    parser.add_argument("--format", choices=("md", "ipynb"), default="md")
+    parser.add_argument("--out", type=Path, help="output file (default: in the run's folder)")
+    return parser
+
+
+def _batch_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sbteam-tui batch", description="Run many tasks, one per line, each with its own sandbox."
+    )
+    parser.add_argument("tasks_file", type=Path)
+    parser.add_argument("--concurrency", type=int, default=2, help="runs at once (local: capped by CPUs)")
+    parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
+    return parser
+
+
+def _history_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sbteam-tui history", description="List past runs.")
+    parser.add_argument("search", nargs="?", default="", help="only runs whose task/id/reason contains this")
     return parser
 
 
@@ -78,9 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         from team.headless import run_headless
 
         try:
-            return asyncio.run(run_headless(settings, task, out_dir=args.out, json_lines=args.json))
+            return asyncio.run(
+                run_headless(
+                    settings, task, out_dir=args.out, json_lines=args.json,
+                    approve=args.approve, resume=args.resume,
+                )
+            )
         except KeyboardInterrupt:
             return 130
+    if argv and argv[0] in ("export", "batch", "history"):
+        return _offline_command(argv)
     if argv and argv[0] == "doctor":
         args = _doctor_parser().parse_args(argv[1:])
         from team.doctor import doctor_main
@@ -98,6 +132,52 @@ def main(argv: list[str] | None = None) -> int:
     from tui.app import run_app
 
     return run_app(settings_or_error, task=args.task, autostart=bool(args.task))
+
+
+def _offline_command(argv: list[str]) -> int:
+    """export / batch / history: headless, no Textual."""
+    command = argv[0]
+    parser = {"export": _export_parser, "batch": _batch_parser, "history": _history_parser}[command]()
+    args = parser.parse_args(argv[1:])
+    try:
+        settings = load_settings(getattr(args, "sandbox", None), getattr(args, "demo", False))
+    except ConfigError as error:
+        _print_config_error(error)
+        return 2
+    if command == "export":
+        from team.export import export_run
+
+        try:
+            path = export_run(settings.runs_dir, args.run_id, args.format, args.out)
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            print(f"sbteam-tui: {exc}", file=sys.stderr)
+            return 2
+        print(path)
+        return 0
+    if command == "history":
+        from team.history import list_runs
+
+        runs = list_runs(settings.runs_dir, args.search)
+        if not runs:
+            print(f"no runs in {settings.runs_dir}", file=sys.stderr)
+            return 0
+        for run in runs:
+            task = " ".join(run.task.split())[:60]
+            print(f"{run.run_id}  {run.reason:<12} {run.duration:7.1f} s  {len(run.files):3} files  {task}")
+        return 0
+    from team.batch import read_tasks, run_batch, summary_table
+
+    try:
+        tasks = read_tasks(args.tasks_file)
+    except OSError as exc:
+        print(f"sbteam-tui: cannot read {args.tasks_file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if not tasks:
+        print(f"sbteam-tui: {args.tasks_file} holds no tasks (one per line)", file=sys.stderr)
+        return 2
+    results = asyncio.run(run_batch(settings, tasks, concurrency=args.concurrency))
+    print(summary_table(results))
+    return 0 if all(r.reason == "terminate" for r in results) else 1
 
 
 if __name__ == "__main__":
