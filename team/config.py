@@ -205,7 +205,7 @@ def _read_env_file(path: Path, problems: list[str]) -> dict[str, str]:
     from dotenv import dotenv_values
 
     bad: list[int] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -219,5 +219,5 @@ def _read_env_file(path: Path, problems: list[str]) -> dict[str, str]:
             "use NAME=value, one per line"
         )
     logging.getLogger("dotenv.main").setLevel(logging.ERROR)
-    values = dotenv_values(path)
+    values = dotenv_values(path, encoding="utf-8-sig")  # -sig: editors on Windows write a BOM
     return {k: v for k, v in values.items() if v is not None}

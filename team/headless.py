@@ -141,12 +141,13 @@ async def run_headless(
     resume: str | None = None,
 ) -> int:
     """Run one task to its end; returns the process exit code."""
-    from .run import RunController
-
     stdout = stdout or sys.stdout
     if not task.strip():
         print("sbteam-tui: the task is empty", file=sys.stderr)
         return 2
+    # heavy (AutoGen, the sandbox SDK): imported only once the input is known good
+    from .run import RunController
+
     controller = RunController(settings)
     if approve:
         controller.approve = True
@@ -201,12 +202,20 @@ async def run_headless(
             saved = await controller.session.download_all(Path(out_dir))
             print(f"📁 {len(saved)} file(s) saved to {out_dir}", file=sys.stderr)
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
-        for stopper in list(stoppers):
-            with contextlib.suppress(BaseException):
-                await stopper
-        await controller.close()
+        # Keep our Ctrl+C handler through the clean-up: a second press that lands
+        # after the run ended must not raise KeyboardInterrupt into close() (which
+        # would skip killing the sandbox and saving its files).
+        try:
+            for stopper in list(stoppers):
+                with contextlib.suppress(BaseException):
+                    await stopper
+            await controller.close()
+            for stopper in list(stoppers):
+                with contextlib.suppress(BaseException):
+                    await stopper
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
     if interrupted:
         return 130
     return exit_code(reason)

@@ -38,7 +38,10 @@ class RunRecord:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
-            self.error = f"cannot write the run record in {self.dir}: {exc.strerror or exc}"
+            self.error = (
+                f"cannot write the run record in {self.dir} ({exc.strerror or exc}); "
+                "the run goes on in memory"
+            )
 
     @property
     def events_path(self) -> Path:

@@ -43,6 +43,7 @@ from .session import CodeSession, FileEntry
 STOP_GRACE = 0.5
 FORCE_WAIT = 1.0
 FINISH_COPY_TIMEOUT = 20.0
+CLOSE_DRAIN = 5.0  # close(): how long abandoned runs may take to wind down before cancel
 
 ModelFactory = Callable[[], Any]
 # (agent, call_id, tool name, arguments) -> ("approve"|"edit"|"reject", new arguments or reason)
@@ -267,6 +268,12 @@ class RunController:
         with contextlib.suppress(Exception):
             await self.stop(force=True)
         await self._await_drive()
+        pending = [t for t in self._background if not t.done()]
+        if pending:
+            # Let abandoned teams finish draining first (normally well under a second):
+            # cancelling one inside `run_stream`'s clean-up leaves AutoGen's runtime
+            # loop task running forever.
+            await asyncio.wait(pending, timeout=CLOSE_DRAIN)
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
@@ -405,6 +412,8 @@ class RunController:
                 ),
                 run_id,
             )
+            if self.record is not None and self.record.error:  # e.g. SBTEAM_HOME not writable
+                self._emit(ev.Notice(level="warning", text=self.record.error), run_id)
             from autogen_core import CancellationToken
 
             from .swarm import build_team
@@ -446,6 +455,12 @@ class RunController:
             if resume is not None and resume[1] is not None:
                 await self._team.swarm.load_state(resume[1])
             self._token = CancellationToken()
+            if self._stop_requested or self._abandoned:
+                # Stopped while the sandbox or the team was being set up: the stop had
+                # no team or token to act on yet, so don't start one that would run on.
+                ctx.stopping = ctx.closed = True
+                await self._finish(run_id, self._stop_requested or "stopped", "")
+                return
             watchdog = asyncio.create_task(self._watchdog(run_id))
             stream = self._team.swarm.run_stream(task=task, cancellation_token=self._token)
             from autogen_agentchat.base import TaskResult

@@ -1116,7 +1116,10 @@ class LocalSandbox:
         cmd += ["--no-cache-dir", "--progress-bar", "off", "--no-warn-script-location"]
         cmd += ["--target", self._site_packages(host=True)] if in_venv else ["--user"]
         cmd += [spec]
-        pip_home = os.path.join(self._runtime, "pip-home")  # pip's tools write dotfiles there
+        # pip's HOME (its tools write dotfiles there). NOT under run/, which the kernel
+        # sees read-write at /run/sbteam: code there could plant ~/.config/pip/pip.conf
+        # and point the host-side pip at an index of its choosing.
+        pip_home = os.path.join(self._top, "pip-home")
         os.makedirs(pip_home, exist_ok=True)
         env = isolation.pip_env(pip_home, self._site)
         start = time.monotonic()

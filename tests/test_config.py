@@ -1,0 +1,269 @@
+"""Settings: defaults, .env vs environment, aliases, one clear line per bad value, no secrets shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from team.config import ConfigError, Settings
+
+OPENAI_SECRET = "sk-test-0123456789abcdefSECRET"
+E2B_SECRET = "e2b_0123456789abcdefSECRETKEY"
+
+
+def load(env: dict[str, str], env_file: Path | None = None) -> Settings:
+    return Settings.load(env=env, env_file=env_file)
+
+
+def problems_of(env: dict[str, str], env_file: Path | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load(env, env_file)
+    # str() is the user's view: one line per problem, nothing else
+    assert str(info.value).splitlines() == info.value.problems
+    return info.value.problems
+
+
+def test_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    s = load({})
+    assert s.openai_api_key is None and s.openai_api_base is None and s.e2b_api_key is None
+    assert s.openai_model == "gpt-4o"
+    assert s.sandbox == "local"
+    assert s.prompts == "zh"
+    assert s.max_messages == 30 and isinstance(s.max_messages, int)
+    assert s.timeout == 600
+    assert s.home == tmp_path / "xdg" / "sbteam"
+    assert s.runs_dir == tmp_path / "xdg" / "sbteam" / "runs"
+    assert s.is_demo
+
+
+def test_home_without_xdg_is_under_local_share(monkeypatch, tmp_path):
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load({}).home == tmp_path / ".local" / "share" / "sbteam"
+
+
+def test_values_are_read_and_normalised(tmp_path):
+    s = load(
+        {
+            "OPENAI_API_KEY": "  k-1  ",
+            "OPENAI_API_BASE": "http://127.0.0.1:11434/v1",
+            "OPENAI_MODEL": "llama3.1",
+            "SBTEAM_SANDBOX": "LOCAL",
+            "SBTEAM_PROMPTS": "EN",
+            "SBTEAM_MAX_MESSAGES": "12",
+            "SBTEAM_TIMEOUT": "2.5",
+            "SBTEAM_HOME": str(tmp_path / "h"),
+        }
+    )
+    assert s.openai_api_key == "k-1"
+    assert s.openai_api_base == "http://127.0.0.1:11434/v1"
+    assert s.openai_model == "llama3.1"
+    assert s.sandbox == "local" and s.prompts == "en"
+    assert s.max_messages == 12 and s.timeout == 2.5
+    assert s.home == tmp_path / "h"
+
+
+def test_empty_values_count_as_unset():
+    s = load({"OPENAI_API_KEY": "", "OPENAI_MODEL": "  ", "SBTEAM_MAX_MESSAGES": ""})
+    assert s.openai_api_key is None and s.openai_model == "gpt-4o" and s.max_messages == 30
+
+
+def test_environment_wins_over_dotenv(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# a comment\n"
+        "OPENAI_MODEL=from-dotenv\n"
+        "SBTEAM_MAX_MESSAGES=7\n"
+        "export SBTEAM_PROMPTS=en\n"
+        'OPENAI_API_KEY="dotenv-key"\n',
+        encoding="utf-8",
+    )
+    s = load({"OPENAI_MODEL": "from-env"}, env_file)
+    assert s.openai_model == "from-env"  # environment wins
+    assert s.max_messages == 7  # .env fills what the environment lacks
+    assert s.prompts == "en"
+    assert s.openai_api_key == "dotenv-key"
+
+
+def test_dotenv_saved_with_a_bom_is_read(tmp_path):
+    """Windows editors save UTF-8 with a byte-order mark; the first variable must still count."""
+    env_file = tmp_path / ".env"
+    env_file.write_bytes("\ufeffOPENAI_MODEL=bom-model\nSBTEAM_TIMEOUT=30\n".encode())
+    s = load({}, env_file)
+    assert s.openai_model == "bom-model" and s.timeout == 30
+
+
+def test_default_env_file_is_dotenv_in_the_working_folder(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("OPENAI_MODEL=cwd-model\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert Settings.load(env={}).openai_model == "cwd-model"
+    assert Settings.load(env={}, env_file=None).openai_model == "gpt-4o"
+
+
+def test_dotenv_is_not_copied_into_the_process_environment(tmp_path, monkeypatch):
+    import os
+
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"OPENAI_API_KEY={OPENAI_SECRET}\n", encoding="utf-8")
+    s = load({}, env_file)
+    assert s.openai_api_key == OPENAI_SECRET
+    assert "OPENAI_API_KEY" not in os.environ  # child processes never inherit it by accident
+
+
+def test_openai_base_url_alias():
+    s = load({"OPENAI_BASE_URL": "http://localhost:8000/v1"})
+    assert s.openai_api_base == "http://localhost:8000/v1"
+    # the documented name wins when both are set
+    both = load({"OPENAI_API_BASE": "http://a:1/v1", "OPENAI_BASE_URL": "http://b:2/v1"})
+    assert both.openai_api_base == "http://a:1/v1"
+
+
+def test_sandbox_docker_is_one_clear_line():
+    problems = problems_of({"SBTEAM_SANDBOX": "docker"})
+    assert len(problems) == 1
+    assert problems[0].startswith("SBTEAM_SANDBOX must be 'local' or 'e2b'")
+    assert "docker" in problems[0]
+
+
+def test_sandbox_defaults_to_e2b_with_a_key_and_e2b_needs_a_key():
+    assert load({"E2B_API_KEY": E2B_SECRET}).sandbox == "e2b"
+    assert load({"E2B_API_KEY": E2B_SECRET, "SBTEAM_SANDBOX": "local"}).sandbox == "local"
+    problems = problems_of({"SBTEAM_SANDBOX": "e2b"})
+    assert len(problems) == 1 and "E2B_API_KEY" in problems[0] and "SBTEAM_SANDBOX" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SBTEAM_MAX_MESSAGES", "many"),
+        ("SBTEAM_MAX_MESSAGES", "0"),
+        ("SBTEAM_MAX_MESSAGES", "-5"),
+        ("SBTEAM_MAX_MESSAGES", "2.5"),
+        ("SBTEAM_TIMEOUT", "soon"),
+        ("SBTEAM_TIMEOUT", "0"),
+        ("SBTEAM_TIMEOUT", "-1"),
+        ("SBTEAM_TIMEOUT", "nan"),
+        ("SBTEAM_TIMEOUT", "inf"),
+        ("SBTEAM_PROMPTS", "fr"),
+        ("SBTEAM_NETWORK", "maybe"),
+        ("OPENAI_API_BASE", "localhost:11434/v1"),
+        ("OPENAI_API_BASE", "ftp://example.org/v1"),
+    ],
+)
+def test_bad_value_names_the_variable(name, value):
+    problems = problems_of({name: value})
+    assert len(problems) == 1
+    line = problems[0]
+    assert line.startswith(f"{name} must be"), line
+    assert repr(value) in line  # says what it got ...
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [
+        ("SBTEAM_MAX_MESSAGES", "whole number"),
+        ("SBTEAM_TIMEOUT", "seconds"),
+        ("SBTEAM_PROMPTS", "'zh' or 'en'"),
+        ("OPENAI_API_BASE", "http"),
+    ],
+)
+def test_bad_value_says_what_is_accepted(name, accepted):
+    assert accepted in problems_of({name: "???"})[0]
+
+
+def test_bad_alias_value_names_the_alias_the_user_set():
+    problems = problems_of({"OPENAI_BASE_URL": "127.0.0.1:8000"})
+    assert len(problems) == 1 and problems[0].startswith("OPENAI_BASE_URL must be")
+
+
+def test_several_problems_are_reported_together_one_per_line():
+    with pytest.raises(ConfigError) as info:
+        load(
+            {
+                "SBTEAM_SANDBOX": "docker",
+                "SBTEAM_MAX_MESSAGES": "x",
+                "SBTEAM_TIMEOUT": "-3",
+                "SBTEAM_PROMPTS": "de",
+                "OPENAI_API_BASE": "nope",
+            }
+        )
+    lines = str(info.value).splitlines()
+    assert len(lines) == 5
+    for name in (
+        "SBTEAM_SANDBOX",
+        "SBTEAM_MAX_MESSAGES",
+        "SBTEAM_TIMEOUT",
+        "SBTEAM_PROMPTS",
+        "OPENAI_API_BASE",
+    ):
+        assert sum(line.startswith(name) for line in lines) == 1, name
+
+
+def test_dotenv_with_a_bad_line_is_reported(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_MODEL=ok\nthis line is not an assignment\nSBTEAM_TIMEOUT=30\n")
+    problems = problems_of({}, env_file)
+    assert len(problems) == 1
+    assert str(env_file) in problems[0] and "line 2" in problems[0]
+
+
+def test_dotenv_bad_value_is_reported_like_an_environment_one(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("SBTEAM_MAX_MESSAGES=lots\n")
+    problems = problems_of({}, env_file)
+    assert (
+        problems == [p for p in problems if p.startswith("SBTEAM_MAX_MESSAGES must be")]
+        and problems
+    )
+
+
+def test_repr_and_str_never_show_the_keys(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"E2B_API_KEY={E2B_SECRET}\n")
+    s = load({"OPENAI_API_KEY": OPENAI_SECRET}, env_file)
+    assert s.openai_api_key == OPENAI_SECRET and s.e2b_api_key == E2B_SECRET
+    for shown in (repr(s), str(s), f"{s}", repr([s]), repr(s.with_(openai_model="m"))):
+        assert OPENAI_SECRET not in shown and E2B_SECRET not in shown
+        assert "SECRET" not in shown
+        assert (
+            "openai_api_key=" in shown and "e2b_api_key=" in shown
+        )  # the fields are there, masked
+    assert sorted(s.secrets()) == sorted([OPENAI_SECRET, E2B_SECRET])
+
+
+def test_short_keys_are_masked_completely():
+    s = Settings(openai_api_key="abc123")
+    assert "abc123" not in repr(s) and "abc" not in repr(s)
+
+
+def test_config_error_never_echoes_a_key():
+    # a key pasted into the wrong variable must not be printed back whole
+    with pytest.raises(ConfigError) as info:
+        load({"OPENAI_API_KEY": OPENAI_SECRET, "SBTEAM_SANDBOX": "e2b"})
+    assert OPENAI_SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "demo"),
+    [
+        ({}, True),
+        ({"OPENAI_API_KEY": "k"}, False),
+        ({"OPENAI_API_BASE": "http://127.0.0.1:8080/v1"}, False),  # local server, no key needed
+        ({"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"}, False),
+        ({"OPENAI_API_KEY": "k", "OPENAI_API_BASE": "http://127.0.0.1:8080/v1"}, False),
+        ({"OPENAI_MODEL": "gpt-4o-mini"}, True),  # a model name alone is not a model endpoint
+        ({"E2B_API_KEY": E2B_SECRET}, True),
+    ],
+)
+def test_is_demo_rules(env, demo):
+    assert load(env).is_demo is demo
+
+
+def test_demo_can_be_forced():
+    s = load({"OPENAI_API_KEY": "k"})
+    assert not s.is_demo
+    assert s.with_(demo=True).is_demo
+    assert Settings.load(env={"OPENAI_API_KEY": "k"}, env_file=None, demo=True).is_demo
