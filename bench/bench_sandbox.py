@@ -5,6 +5,7 @@
 Prints the cold start (create to ready) and the warm `1+1` round trip (median)
 for both, the interrupt latency of a busy loop, and the ratios. The raw kernel is
 the floor: what remains is the cost of isolation, setup code and our bookkeeping.
+Follows the bench/common.py protocol (`run()` → rows; a BENCH_JSON line last).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jupyter_client.manager import start_new_async_kernel  # noqa: E402
 
+from bench.common import Row, emit, info, ratio_at_most  # noqa: E402
 from team.sandbox.local import LocalSandbox  # noqa: E402
+
+WARM_GOAL = 1.2  # warm run_code / raw jupyter_client
 
 
 async def raw_cold() -> tuple[float, object, object]:
@@ -36,8 +40,7 @@ async def raw_execute(kc: object) -> None:
     assert reply["content"]["status"] == "ok"
 
 
-async def main(cold_n: int, warm_n: int) -> None:
-    print(f"python {sys.version.split()[0]}; {cold_n} cold starts, {warm_n} warm runs each")
+async def measure(cold_n: int, warm_n: int) -> list[Row]:
     local_cold: list[float] = []
     raw_cold_s: list[float] = []
     isolation = "?"
@@ -83,11 +86,19 @@ async def main(cold_n: int, warm_n: int) -> None:
 
     lc, rc = statistics.median(local_cold), statistics.median(raw_cold_s)
     lw, rw = statistics.median(local_warm), statistics.median(raw_warm)
-    print(f"{'':28}{'LocalSandbox':>14}{'raw kernel':>14}{'ratio':>8}")
-    print(f"{'cold start (median, s)':28}{lc:14.3f}{rc:14.3f}{lc / rc:8.2f}")
-    print(f"{'warm 1+1 (median, ms)':28}{lw * 1000:14.2f}{rw * 1000:14.2f}{lw / rw:8.2f}")
-    print(f"{'interrupt busy loop (ms)':28}{statistics.median(interrupts) * 1000:14.1f}")
-    print(f"isolation: {isolation}")
+    return [
+        info("sandbox cold start: LocalSandbox vs raw jupyter_client", lc, "s", baseline=rc,
+             note=f"create → ready, median of {cold_n}; isolation: {isolation}"),
+        ratio_at_most("warm run_code `1+1`: LocalSandbox vs raw jupyter_client", lw * 1000, rw * 1000,
+                      WARM_GOAL, "ms", note=f"median of {warm_n} round trips each, interleaved"),
+        info("interrupt a busy cell → run_code returns", statistics.median(interrupts) * 1000, "ms",
+             note="median of 5"),
+    ]
+
+
+def run(cold_n: int = 5, warm_n: int = 100) -> list[Row]:
+    """Every row of this benchmark (runs its own event loop)."""
+    return asyncio.run(measure(cold_n, warm_n))
 
 
 if __name__ == "__main__":
@@ -95,4 +106,5 @@ if __name__ == "__main__":
     parser.add_argument("--cold", type=int, default=5)
     parser.add_argument("--warm", type=int, default=100)
     args = parser.parse_args()
-    asyncio.run(main(args.cold, args.warm))
+    emit(run(args.cold, args.warm),
+         f"bench_sandbox: python {sys.version.split()[0]}; {args.cold} cold starts, {args.warm} warm runs each")

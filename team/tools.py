@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from autogen_core import CancellationToken
-from autogen_core.tools import FunctionTool
+from autogen_core.tools import FunctionTool, ToolSchema
 
 from . import events as ev
 from .sandbox.base import WORKDIR, SandboxError
@@ -147,9 +147,34 @@ class SandboxTool(FunctionTool):
         super().__init__(func, description=description, name=name, strict=False)
         self._ctx = ctx
         self.agent = agent
+        self._schema: ToolSchema | None = None
+
+    @property
+    def schema(self) -> ToolSchema:
+        """Built once: AutoGen asks for it on every model call (~50 times a run),
+        and pydantic regenerates the JSON schema each time."""
+        if self._schema is None:
+            self._schema = super().schema
+        return self._schema
 
     async def run_json(
         self, args: Mapping[str, Any], cancellation_token: CancellationToken, call_id: str | None = None
+    ) -> Any:
+        try:
+            return await self._run_json(args, cancellation_token, call_id)
+        except asyncio.CancelledError:
+            # Cancelled outside the tool function itself (e.g. while waiting for its
+            # request to be shown). AutoGen runs tools in a task whose CancelledError
+            # escapes its `except Exception`, and the agent then waits forever for the
+            # tool's end-of-stream marker: a team that can never finish. Return instead.
+            ctx = self._ctx
+            ctx.busy = False
+            text = "⏹ cancelled: the run was stopped while this tool was starting"
+            ctx.finish(self.agent, call_id or "", self.name, text, True, [])
+            return text
+
+    async def _run_json(
+        self, args: Mapping[str, Any], cancellation_token: CancellationToken, call_id: str | None
     ) -> Any:
         ctx = self._ctx
         cid = call_id or ""
