@@ -1,0 +1,279 @@
+"""Benchmarks of the TUI, each next to a baseline measured in the same run.
+
+1. Start-up: process start → first paint of `sbteam-tui --demo`, vs a bare
+   Textual hello-world, both in a pseudo-terminal (the app writes the paint
+   time to SBTEAM_PAINT_FILE from `call_after_refresh` and exits).
+2. Transcript throughput: token chunks/s rendered through the transcript
+   (batched per 50 ms frame into one MarkdownStream), vs writing every chunk
+   to a MarkdownStream directly.
+3. Key latency while streaming: a key event posted to the task editor until
+   the editor shows it, during a token stream vs at idle.
+4. RSS after 10,000 messages through the transcript (capped DOM: 150 items
+   mounted, the newest 30 as Markdown widgets), vs the idle app; the messages
+   arrive in two bursts of 5,000 (rendering each one singly costs ~15-80 ms).
+
+Run: `python bench/bench_tui.py [startup]` (< 60 s on 2 cores). Prints a table with ratios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import Row, at_least, at_most, emit, info, median, percentile, ratio_at_most  # noqa: E402
+
+BARE_APP = """
+import os, time
+from pathlib import Path
+from textual.app import App
+from textual.widgets import Static
+class Hello(App):
+    def compose(self):
+        yield Static("Hello, world")
+    def on_mount(self):
+        self.call_after_refresh(self.done)
+    def done(self):
+        Path(os.environ["SBTEAM_PAINT_FILE"]).write_text(repr(time.time()))
+        self.exit()
+Hello().run()
+"""
+OUR_APP = "import sys; from tui.cli import main; sys.exit(main(['--demo']))"
+RUNS = 4
+
+
+def _paint_time(code: str, env_extra: dict[str, str]) -> float:
+    """Seconds from spawning `python -c code` in a pty to its first paint."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paint = Path(tmp) / "paint"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "E2B_"))}
+        env.update(SBTEAM_PAINT_FILE=str(paint), SBTEAM_HOME=str(Path(tmp) / "home"), TERM="xterm-256color",
+                   COLUMNS="160", LINES="48", **env_extra)
+        master, slave = pty.openpty()
+        os.set_blocking(master, False)
+        stop = threading.Event()
+
+        def drain() -> None:  # the child blocks once the pty buffer is full
+            while not stop.is_set():
+                try:
+                    os.read(master, 65536)
+                except BlockingIOError:
+                    time.sleep(0.005)
+                except OSError:
+                    return
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        start = time.time()
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave,
+                                cwd=tmp, env=env, start_new_session=True)
+        try:
+            deadline = start + 30
+            while not paint.exists() or not paint.read_text():
+                if time.time() > deadline or proc.poll() not in (None, 0):
+                    raise RuntimeError(f"no paint from {code[:40]!r} (exit {proc.poll()})")
+                time.sleep(0.005)
+            painted = float(paint.read_text())
+        finally:
+            proc.kill()
+            proc.wait()
+            stop.set()
+            os.close(slave)
+            os.close(master)
+        return painted - start
+
+
+def bench_startup() -> list[Row]:
+    bare, ours, ours_fixed = [], [], []
+    for _ in range(RUNS):  # interleaved so machine noise hits both alike
+        bare.append(_paint_time(BARE_APP, {}))
+        ours.append(_paint_time(OUR_APP, {}))
+        ours_fixed.append(_paint_time(OUR_APP, {"SBTEAM_IMAGE": "halfcell"}))
+    b, o, n = median(bare), median(ours), median(ours_fixed)
+    return [
+        info("first paint: bare Textual hello-world", b, "s", note=f"median of {RUNS}, in a pty"),
+        ratio_at_most("first paint: sbteam-tui --demo", o, b, 3.0, "s",
+                      note="incl. one image-support query the bench pty never answers (0.2 s timeout); "
+                           "Posting/Harlequin paint at 3.1-3.5x"),
+        ratio_at_most("first paint: same, SBTEAM_IMAGE=halfcell", n, b, 2.5, "s", note="no terminal query"),
+    ]
+
+
+HOOKS: list = []  # message hooks of the running bench app
+
+
+async def _with_app(body):
+    """Run `body(app, pilot)` inside a headless SbteamApp fed by no controller."""
+    from team.config import Settings
+    from tui.app import SbteamApp
+
+    class Idle:
+        demo, model_label, state, run_id, task = True, "DEMO", "idle", None, None
+        sandbox_kind, isolation = "local", "bwrap"
+
+        def __init__(self, settings):
+            self.settings = settings
+
+        async def warm_up(self):
+            return None
+
+        async def list_files(self):
+            return []
+
+        async def close(self):
+            return None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = SbteamApp(Settings(demo=True, home=Path(tmp)), controller_factory=Idle, cursor_blink=False)
+        def hook(message) -> None:
+            for callback in HOOKS:
+                callback(message)
+
+        async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
+            await pilot.pause(0.2)
+            return await body(app, pilot)
+
+
+CHUNK = "word " * 3
+CHUNKS = 2000
+
+
+async def _stream_transcript(app, pilot) -> float:
+    from team.events import Message, TokenDelta
+
+    text = []
+    start = time.perf_counter()
+    for i in range(CHUNKS):
+        piece = CHUNK + ("\n\n" if i % 40 == 39 else "")
+        text.append(piece)
+        app.handle_event(TokenDelta(run_id="b", agent="CodeAgent", text=piece, message_id="s1"))
+        if i % 20 == 19:
+            await asyncio.sleep(0)  # a model yields between network reads
+    app.handle_event(Message(run_id="b", agent="CodeAgent", text="".join(text), message_id="s1"))
+    await app.transcript.flush_now()
+    return CHUNKS / (time.perf_counter() - start)
+
+
+async def _stream_direct(app, pilot) -> float:
+    from textual.widgets import Markdown
+
+    md = Markdown()
+    await app.transcript.mount(md)
+    stream = Markdown.get_stream(md)
+    start = time.perf_counter()
+    for i in range(CHUNKS):
+        await stream.write(CHUNK + ("\n\n" if i % 40 == 39 else ""))
+    await stream.stop()
+    return CHUNKS / (time.perf_counter() - start)
+
+
+async def _key_latency(app, pilot, streaming: bool) -> list[float]:
+    from textual import events
+
+    from team.events import TokenDelta
+    from tui.widgets.task_input import TaskInput
+
+    editor = app.query_one(TaskInput)
+    editor.load_text("")
+    editor.focus()
+    await pilot.pause()
+    done = asyncio.Event()
+
+    async def produce() -> None:
+        i = 0
+        while not done.is_set():
+            app.handle_event(TokenDelta(run_id="b", agent="Planner", text=CHUNK + ("\n\n" if i % 40 == 39 else ""),
+                                        message_id="k1"))
+            i += 1
+            if i % 5 == 0:
+                await asyncio.sleep(0.001)  # ~1,000-5,000 chunks/s offered
+
+    producer = asyncio.create_task(produce()) if streaming else None
+    await asyncio.sleep(0.3)
+    from textual.widgets import TextArea
+
+    changed = asyncio.Event()
+    HOOKS[:] = [lambda m: changed.set() if isinstance(m, TextArea.Changed) else None]
+    samples = []
+    for _ in range(30):
+        changed.clear()
+        start = time.perf_counter()
+        app.post_message(events.Key("x", "x"))  # as the driver would, on a key press
+        await asyncio.wait_for(changed.wait(), 5)
+        samples.append(time.perf_counter() - start)
+        await asyncio.sleep(0.03)
+    HOOKS.clear()
+    assert editor.text.count("x") == 30
+    done.set()
+    if producer:
+        await producer
+    return samples
+
+
+MESSAGES, BATCH = 10_000, 5_000  # arriving in bursts: only the newest MAX_MOUNTED of each get mounted
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+async def _rss_after_messages(app, pilot) -> tuple[float, float, float]:
+    import gc
+
+    from team.events import Message
+
+    gc.collect()
+    before = _rss_mb()
+    start = time.perf_counter()
+    for batch in range(MESSAGES // BATCH):
+        for i in range(BATCH):
+            n = batch * BATCH + i
+            app.handle_event(Message(run_id="b", agent=("Planner", "CodeAgent", "AnalystAgent")[n % 3],
+                                     text=f"Message **{n}**: the mean is {n * 0.1:.2f}.\n\n- a point\n- another",
+                                     message_id=f"r{n}"))
+        await app.transcript.flush_now()
+        await pilot.pause()
+    elapsed = time.perf_counter() - start
+    gc.collect()
+    return before, _rss_mb(), elapsed
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    only = sys.argv[1] if len(sys.argv) > 1 else ""
+    rows: list[Row] = bench_startup()
+    if only != "startup":
+        direct = asyncio.run(_with_app(_stream_direct))
+        batched = asyncio.run(_with_app(_stream_transcript))
+        rows.append(info("stream: MarkdownStream.write per chunk", direct, "chunks/s", note="baseline"))
+        rows.append(at_least("stream: transcript, batched per 50 ms frame", batched, 1000, "chunks/s",
+                             baseline=direct))
+
+        idle = asyncio.run(_with_app(lambda a, p: _key_latency(a, p, False)))
+        busy = asyncio.run(_with_app(lambda a, p: _key_latency(a, p, True)))
+        mi = median(idle) * 1000
+        rows.append(info("key latency, idle (median)", mi, "ms"))
+        rows.append(at_most("key latency while streaming (median)", median(busy) * 1000, 50, "ms", baseline=mi))
+        rows.append(at_most("key latency while streaming (p90)", percentile(busy, 90) * 1000, 100, "ms",
+                            baseline=mi))
+
+        before, after, took = asyncio.run(_with_app(_rss_after_messages))
+        rows.append(info("RSS: idle app", before, "MB"))
+        rows.append(at_most("RSS: after 10,000 messages", after, 400, "MB", baseline=before,
+                            note=f"{took:.1f} s to render 2 bursts of 5,000; 150 items stay mounted"))
+    emit(rows, title=f"bench_tui ({time.perf_counter() - t0:.0f} s, Python {sys.version.split()[0]})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""A stand-in for `team.run.RunController` that replays a scripted run.
+
+Same surface as the real controller (state, start/events/stop/restart,
+files), so the TUI can be driven deterministically: fixed run ids
+(`run-001`, `run-002`, …), fixed times in the events, and files served from a
+host folder (`files_dir`) that becomes visible as the script announces them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from team.config import Settings
+from team.events import (
+    Event,
+    FilesChanged,
+    Handoff,
+    Message,
+    Progress,
+    RunFinished,
+    RunStarted,
+    SandboxOutput,
+    SandboxStatus,
+    TokenDelta,
+    ToolCall,
+    ToolResult,
+)
+
+CSV_ROWS = 100
+
+
+@dataclass(frozen=True)
+class FakeEntry:
+    """Same fields as team.session.FileEntry."""
+
+    path: str
+    size: int
+    is_dir: bool = False
+    modified: float = 0.0
+
+
+class FakeSandboxError(RuntimeError):
+    pass
+
+
+def make_files(folder: Path) -> Path:
+    """Deterministic sandbox files like the DEMO's, plus one of each other preview kind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(42)
+    values = [round(rng.gauss(50, 10), 4) for _ in range(CSV_ROWS)]
+    lines = ["index,value"] + [f"{i},{v}" for i, v in enumerate(values)]
+    (folder / "data_points.csv").write_text("\n".join(lines) + "\n")
+    stats = {"mean": 50.1234, "std": 9.8765, "max": 75.4321, "min": 24.6802, "count": CSV_ROWS}
+    (folder / "data_stats.json").write_text(json.dumps(stats))
+    (folder / "outlier_analysis.json").write_text(
+        json.dumps({"method": "IQR", "outliers": [75.4321, 24.6802], "mean_without": 50.02})
+    )
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (120, 80), "white")
+    draw = ImageDraw.Draw(img)
+    for i, h in enumerate([10, 25, 45, 70, 60, 35, 15, 5]):
+        draw.rectangle([8 + i * 13, 78 - h, 18 + i * 13, 78], fill=(31, 119, 180))
+    img.save(folder / "data_histogram.png")
+    (folder / "analysis.py").write_text(
+        "import numpy as np\n\ndef iqr(values):\n    q1, q3 = np.percentile(values, [25, 75])\n    return q3 - q1\n"
+    )
+    (folder / "notes.md").write_text("# Notes\n\n- mean is **50.12**\n- two outliers\n")
+    (folder / "model.bin").write_bytes(b"\x93NUMPY\x01\x00" + bytes(range(256)) * 4)
+    big = ["i,x,y"] + [f"{i},{i * 2},{i % 7}" for i in range(1500)]
+    (folder / "reports").mkdir(exist_ok=True)
+    (folder / "reports" / "big.csv").write_text("\n".join(big) + "\n")
+    return folder
+
+
+RUN_CODE = """import numpy as np
+import pandas as pd
+np.random.seed(42)
+data = np.random.normal(50, 10, 100)
+pd.DataFrame({'value': data}).to_csv('data_points.csv')
+print('saved', len(data))"""
+
+
+def demo_script(run_id: str, task: str) -> list[Event]:
+    """Events of a short run shaped like the DEMO (fixed times)."""
+    ev: list[Event] = []
+    m = 0
+
+    def progress(agent: str, t: float) -> Progress:
+        return Progress(run_id=run_id, agent=agent, messages=m, max_messages=30, elapsed=t, timeout=600.0,
+                        tokens_in=120 * m, tokens_out=40 * m)
+
+    ev.append(Message(run_id=run_id, agent="user", text=task, message_id="m0"))
+    m = 1
+    ev.append(progress("Planner", 0.5))
+    for chunk in ["我将把任务", "分成三步：", "\n\n1. 生成数据\n", "2. 统计\n", "3. 异常值分析"]:
+        ev.append(TokenDelta(run_id=run_id, agent="Planner", text=chunk, message_id="m1"))
+    ev.append(Message(run_id=run_id, agent="Planner", text="我将把任务分成三步：\n\n1. 生成数据\n2. 统计\n3. 异常值分析", message_id="m1"))
+    ev.append(Handoff(run_id=run_id, source="Planner", target="CodeAgent", text="Transferred to CodeAgent"))
+    m = 2
+    ev.append(progress("CodeAgent", 1.5))
+    ev.append(ToolCall(run_id=run_id, agent="CodeAgent", call_id="c1", name="run_code", arguments={"code": RUN_CODE}))
+    ev.append(SandboxOutput(run_id=run_id, stream="stdout", text="saved 100\n", call_id="c1"))
+    ev.append(FilesChanged(run_id=run_id, added=["data_points.csv"]))
+    ev.append(ToolResult(run_id=run_id, agent="CodeAgent", call_id="c1", name="run_code", content="saved 100"))
+    ev.append(ToolCall(run_id=run_id, agent="CodeAgent", call_id="c2", name="run_code",
+                       arguments={"code": "import matplotlib.pyplot as plt\nplt.hist(data)\nplt.savefig('data_histogram.png')"}))
+    ev.append(FilesChanged(run_id=run_id, added=["data_histogram.png", "data_stats.json"]))
+    ev.append(ToolResult(run_id=run_id, agent="CodeAgent", call_id="c2", name="run_code", content="[chart]",
+                         images=["data_histogram.png"]))
+    ev.append(ToolCall(run_id=run_id, agent="CodeAgent", call_id="c3", name="read_file",
+                       arguments={"file_path": "missing.txt"}))
+    ev.append(ToolResult(run_id=run_id, agent="CodeAgent", call_id="c3", name="read_file",
+                         content="FileNotFoundError: missing.txt", is_error=True))
+    ev.append(Message(run_id=run_id, agent="CodeAgent", text="数据已生成，统计量保存在 `data_stats.json`。", message_id="m2"))
+    ev.append(Handoff(run_id=run_id, source="CodeAgent", target="AnalystAgent"))
+    m = 3
+    ev.append(progress("AnalystAgent", 2.5))
+    for chunk in ["均值约为 **50.12**", "，标准差 9.88。", "\n\n发现 2 个异常值。"]:
+        ev.append(TokenDelta(run_id=run_id, agent="AnalystAgent", text=chunk, message_id="m3"))
+    ev.append(Message(run_id=run_id, agent="AnalystAgent", text="均值约为 **50.12**，标准差 9.88。\n\n发现 2 个异常值。", message_id="m3"))
+    ev.append(FilesChanged(run_id=run_id, added=["outlier_analysis.json"]))
+    ev.append(Handoff(run_id=run_id, source="AnalystAgent", target="Planner"))
+    m = 4
+    ev.append(progress("Planner", 3.0))
+    ev.append(Message(run_id=run_id, agent="Planner", text="所有步骤已完成。TERMINATE", message_id="m4"))
+    ev.append(RunFinished(run_id=run_id, reason="terminate", messages=4, elapsed=3.0, tokens_in=480, tokens_out=160))
+    return ev
+
+
+def short_script(run_id: str, task: str) -> list[Event]:
+    """A few events of each main kind: for key tests that don't need the whole run."""
+    return [
+        Message(run_id=run_id, agent="user", text=task, message_id="u"),
+        TokenDelta(run_id=run_id, agent="Planner", text="Plan: ", message_id="p"),
+        TokenDelta(run_id=run_id, agent="Planner", text="one step.", message_id="p"),
+        Message(run_id=run_id, agent="Planner", text="Plan: one step.", message_id="p"),
+        Handoff(run_id=run_id, source="Planner", target="CodeAgent"),
+        ToolCall(run_id=run_id, agent="CodeAgent", call_id="k1", name="run_code", arguments={"code": "print(1)"}),
+        ToolResult(run_id=run_id, agent="CodeAgent", call_id="k1", name="run_code", content="1"),
+        Message(run_id=run_id, agent="CodeAgent", text="Done.", message_id="c"),
+        Handoff(run_id=run_id, source="CodeAgent", target="Planner"),
+        Message(run_id=run_id, agent="Planner", text="TERMINATE", message_id="t"),
+        RunFinished(run_id=run_id, reason="terminate", messages=4, elapsed=1.0),
+    ]
+
+
+class FakeController:
+    """Replays `script(run_id, task)` with `delay` seconds between events."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        files_dir: Path,
+        delay: float = 0.005,
+        script: Any = demo_script,
+        isolation: str = "bwrap",
+        warm_delay: float = 0.0,
+        all_files_visible: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.demo = settings.is_demo
+        self.model_label = "DEMO" if self.demo else settings.openai_model
+        self.state = "idle"
+        self.run_id: str | None = None
+        self.task: str | None = None
+        self.sandbox_kind = settings.sandbox
+        self.isolation = "unknown"
+        self.files_dir = files_dir
+        self.delay = delay
+        self.script = script
+        self._isolation = isolation
+        self._warm_delay = warm_delay
+        self._runs = 0
+        self._queue: asyncio.Queue[Event] | None = None
+        self._player: asyncio.Task[None] | None = None
+        self._stop_requested = False
+        self.visible: set[str] = set()
+        self._all_visible = all_files_visible
+        self.calls: list[str] = []
+        self.closed = False
+
+    async def warm_up(self) -> None:
+        self.calls.append("warm_up")
+        await asyncio.sleep(self._warm_delay)
+        self.isolation = self._isolation
+
+    def start(self, task: str) -> str:
+        if not task.strip():
+            raise ValueError("the task is empty")
+        if self.state in ("running", "stopping"):
+            raise RuntimeError("a run is already going")
+        self.calls.append("start")
+        self._runs += 1
+        self.run_id = f"run-{self._runs:03d}"
+        self.task = task
+        self.state = "running"
+        self._stop_requested = False
+        self._queue = asyncio.Queue()
+        self._player = asyncio.create_task(self._play(self.run_id, task, self._queue))
+        return self.run_id
+
+    async def _play(self, run_id: str, task: str, queue: asyncio.Queue[Event]) -> None:
+        seq = 0
+
+        def put(event: Event) -> None:
+            nonlocal seq
+            seq += 1
+            queue.put_nowait(event)
+
+        put(RunStarted(run_id=run_id, task=task, model=self.model_label, demo=self.demo, sandbox=self.sandbox_kind,
+                       isolation=self.isolation, max_messages=30, timeout=600.0))
+        put(SandboxStatus(run_id=run_id, state="ready", kind=self.sandbox_kind, isolation=self.isolation))
+        try:
+            for event in self.script(run_id, task):
+                await asyncio.sleep(self.delay)
+                if self._stop_requested and isinstance(event, Handoff | Message):
+                    break  # graceful stop: takes effect at the end of a turn
+                if isinstance(event, FilesChanged):
+                    self.visible.update(event.added + event.changed)
+                    self.visible.difference_update(event.removed)
+                if isinstance(event, RunFinished):
+                    self.state = "finished"
+                put(event)
+                if isinstance(event, RunFinished):
+                    return
+            self.state = "finished"
+            put(RunFinished(run_id=run_id, reason="stopped", message="stopped by the user", elapsed=1.0))
+        except asyncio.CancelledError:
+            self.state = "finished"
+            put(RunFinished(run_id=run_id, reason="stopped", message="cancelled", elapsed=1.0))
+
+    async def events(self) -> AsyncIterator[Event]:
+        queue = self._queue
+        if queue is None:
+            return
+        while True:
+            event = await queue.get()
+            yield event
+            if isinstance(event, RunFinished):
+                return
+
+    async def stop(self, force: bool = False) -> None:
+        self.calls.append("stop(force)" if force else "stop")
+        if self.state != "running" and self.state != "stopping":
+            return
+        self.state = "stopping"
+        self._stop_requested = True
+        if force and self._player is not None:
+            self._player.cancel()
+            await asyncio.gather(self._player, return_exceptions=True)
+
+    async def restart(self, keep_sandbox: bool = False) -> str:
+        self.calls.append("restart")
+        if self.state in ("running", "stopping"):
+            await self.stop(force=True)
+        self.state = "idle"
+        return self.start(self.task or "")
+
+    async def reset_sandbox(self) -> None:
+        self.calls.append("reset_sandbox")
+        self.visible.clear()
+
+    async def close(self) -> None:
+        self.calls.append("close")
+        if self._player is not None and not self._player.done():
+            self._player.cancel()
+            await asyncio.gather(self._player, return_exceptions=True)
+        self.closed = True
+
+    def _visible(self, rel: str) -> bool:
+        return self._all_visible or rel in self.visible or any(v.startswith(rel + "/") for v in self.visible)
+
+    async def list_files(self) -> list[FakeEntry]:
+        out = []
+        for p in sorted(self.files_dir.rglob("*")):
+            rel = p.relative_to(self.files_dir).as_posix()
+            if not self._visible(rel):
+                continue
+            out.append(FakeEntry(rel, 0 if p.is_dir() else p.stat().st_size, p.is_dir(), 1_700_000_000.0))
+        return out
+
+    async def read_file(self, path: str, max_bytes: int = 1_000_000) -> bytes:
+        target = self.files_dir / path
+        if not target.is_file():
+            raise FakeSandboxError(f"no such file: {path}")
+        with target.open("rb") as fh:
+            return fh.read(max_bytes)
+
+    async def save_file(self, path: str, dest_dir: Path) -> Path:
+        def copy() -> Path:
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            target = dest_dir / Path(path).name
+            shutil.copyfile(self.files_dir / path, target)
+            return target
+
+        return await asyncio.to_thread(copy)

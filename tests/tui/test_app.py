@@ -1,0 +1,385 @@
+"""Pilot tests of the app's layout and keys, driven by the scripted fake controller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Markdown, Static
+
+from team.config import ConfigError, Settings
+from team.events import Handoff, Message, RunFinished
+from tests.tui.conftest import SIZE, wait_for
+from tests.tui.fake_controller import short_script
+from tui.app import DEMO_HINT, SbteamApp, default_task
+from tui.screens.config_error import ConfigErrorScreen
+from tui.screens.new_task import NewTaskModal
+from tui.widgets.preview import Preview
+from tui.widgets.task_input import TaskInput
+from tui.widgets.transcript import MessageView, ToolView
+
+
+def _ready(app: SbteamApp) -> bool:
+    return app.ctrl is not None and not app.warming
+
+
+def _texts(app: SbteamApp) -> str:
+    """Visible text of every mounted transcript item (Markdown source included)."""
+    parts = []
+    for item in app.transcript.items:
+        if isinstance(item, MessageView):
+            parts.append(f"[{item.agent}] {item.text}")
+        elif isinstance(item, Static):
+            parts.append(str(item.render()))
+    return "\n".join(parts)
+
+
+async def test_idle_screen(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        task_input = app.query_one(TaskInput)
+        assert task_input.text == default_task(app.settings)
+        assert app.focused is task_input
+        assert app.sub_title == "DEMO"
+        await app.transcript.flush_now()
+        assert DEMO_HINT in _texts(app)
+        status = app.status.plain
+        assert "idle" in status and "DEMO" in status and "local·bwrap" in status
+        assert "msgs 0/30" in status and "0s/600s" in status
+
+
+async def test_sandbox_warm_up_is_shown(make_app):
+    app = make_app(warm_delay=1.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.ctrl is not None)
+        assert "starting sandbox" in app.status.plain
+        await wait_for(pilot, lambda: "idle" in app.status.plain)
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Stop run", "Restart run", "New task", "Save file"} <= set(commands)
+
+
+async def test_small_terminal_layout(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        for widget_id in ("#transcript", "#task", "#files", "#preview", "#status"):
+            region = app.query_one(widget_id).region
+            assert region.width > 10 and region.height >= 1, widget_id
+
+
+async def test_not_isolated_warning(make_app):
+    app = make_app(isolation="none")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        assert "NOT ISOLATED" in app.status.plain
+
+
+async def test_whole_run_renders_transcript_tree_and_status(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.run_state == "finished")
+        await app.transcript.flush_now()
+        await pilot.pause(0.1)
+        assert "finished: TERMINATE" in app.status.plain
+        agents = [w.agent for w in app.transcript.items if isinstance(w, MessageView)]
+        assert {"user", "Planner", "CodeAgent", "AnalystAgent"} <= set(agents)
+        text = _texts(app)
+        assert "Planner → CodeAgent" in text and "CodeAgent → AnalystAgent" in text
+        streamed = next(w for w in app.transcript.items if isinstance(w, MessageView) and w.agent == "Planner")
+        assert streamed.done and "3. 异常值分析" in streamed.text
+        analyst = next(w for w in app.transcript.items if isinstance(w, MessageView) and w.agent == "AnalystAgent")
+        assert analyst.markdown.source == "均值约为 **50.12**，标准差 9.88。\n\n发现 2 个异常值。"  # no doubled tokens
+        tools = [w for w in app.transcript.items if isinstance(w, ToolView)]
+        assert len(tools) == 3
+        assert tools[0].output == "saved 100\n"
+        assert tools[2].has_class("error")
+        await wait_for(pilot, lambda: len(tools[1].query(".thumb")) == 1)
+        await wait_for(pilot, lambda: "outlier_analysis.json" in app.file_tree.entries)
+        assert {"data_points.csv", "data_stats.json", "data_histogram.png"} <= set(app.file_tree.entries)
+        assert "data_points.csv" in app.file_tree.unseen
+        assert sum(isinstance(e, Handoff) for e in app.transcript.record) == 3
+        # the task went to the history and the editor is empty for the next one
+        task_input = app.query_one(TaskInput)
+        assert task_input.text == ""
+        await pilot.press("up")
+        assert task_input.text == default_task(app.settings)
+        await pilot.press("down")
+        assert task_input.text == ""
+        # viewing a file clears its "new" mark, the others keep it
+        await _select(app, pilot, "data_points.csv")
+        assert "data_points.csv" not in app.file_tree.unseen
+        assert "data_stats.json" in app.file_tree.unseen
+
+
+async def test_escape_stops_gracefully_and_keys_still_work(make_app):
+    app = make_app(delay=0.5, script=short_script)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.transcript.record) >= 3)
+        await pilot.press("escape")
+        assert app.run_state == "stopping"
+        assert "stopping" in app.status.plain
+        await wait_for(pilot, lambda: app.run_state == "finished", limit=10)
+        assert "finished: STOPPED" in app.status.plain
+        assert app.ctrl.calls.count("stop") == 1
+        await pilot.press("h", "i")
+        assert app.query_one(TaskInput).text == "hi"
+
+
+async def test_second_escape_forces(make_app):
+    app = make_app(delay=2.0, script=short_script)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.ctrl.state == "running")
+        await pilot.press("escape")
+        await pilot.pause(0.05)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.run_state == "finished", limit=3)
+        assert "stop(force)" in app.ctrl.calls
+        assert "STOPPED" in app.status.plain
+
+
+async def test_ctrl_r_restarts_the_same_task(make_app):
+    app = make_app(delay=0.05, script=short_script)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.transcript.record) >= 3)
+        first = app.run_id
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.run_id not in (None, first))
+        await wait_for(pilot, lambda: app.run_state == "finished", limit=10)
+        assert app.run_id == "run-002" and "restart" in app.ctrl.calls
+        assert app.ctrl.task == default_task(app.settings)
+        assert "finished: TERMINATE" in app.status.plain
+
+
+async def test_ctrl_n_asks_then_resets(make_app):
+    app = make_app(script=short_script)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.run_state == "finished")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, NewTaskModal)
+        await pilot.press("escape")  # cancel keeps everything
+        await pilot.pause()
+        assert not isinstance(app.screen, NewTaskModal) and app.transcript.record
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "reset_sandbox" in app.ctrl.calls and app.run_state == "idle")
+        await wait_for(pilot, lambda: not app.transcript.items)
+        assert app.transcript.record == []
+        assert app.focused is app.query_one(TaskInput)
+        assert "idle" in app.status.plain
+
+
+async def test_ctrl_n_keep_during_run_stops_it(make_app):
+    app = make_app(delay=1.0, script=short_script)  # ~11 s of events; stopped early
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.ctrl.state == "running")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        seen = len(app.transcript.record)
+        await wait_for(pilot, lambda: len(app.transcript.record) > seen)  # still rendering under the modal
+        await pilot.press("k")
+        await wait_for(pilot, lambda: app.run_state == "idle" and app.ctrl.state == "finished")
+        assert "stop(force)" in app.ctrl.calls and "reset_sandbox" not in app.ctrl.calls
+
+
+async def test_newline_key_and_empty_task(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        task_input = app.query_one(TaskInput)
+        task_input.load_text("first")
+        task_input.move_cursor(task_input.document.end)
+        await pilot.press("ctrl+j", "x")
+        assert task_input.text == "first\nx"
+        task_input.load_text("   ")
+        await pilot.press("enter")  # nothing to send
+        assert app.run_state == "idle" and "start" not in app.ctrl.calls
+
+
+async def test_toggle_file_pane(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        side = app.query_one("#side")
+        await pilot.press("ctrl+b")
+        assert not side.display
+        await pilot.press("f2")
+        assert side.display
+
+
+async def test_config_error_screen():
+    problems = ["SBTEAM_SANDBOX must be 'local' or 'e2b' (got 'docker')", "SBTEAM_TIMEOUT must be a number"]
+    app = SbteamApp(ConfigError(problems))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ConfigErrorScreen)
+        shown = " ".join(str(w.render()) for w in app.screen.query(".problem"))
+        assert "SBTEAM_SANDBOX" in shown and "SBTEAM_TIMEOUT" in shown
+        assert ".env" in str(app.screen.query_one("#hint", Static).render())
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.ctrl is None
+
+
+async def test_run_error_notifies_and_app_stays_usable(make_app):
+    def failing(run_id: str, task: str):
+        return [RunFinished(run_id=run_id, reason="error", message="AuthenticationError: 401 invalid key")]
+
+    app = make_app(script=failing)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.run_state == "finished")
+        assert "finished: ERROR" in app.status.plain
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert errors and "401" in errors[0].message
+        app.ctrl.script = lambda run_id, task: [RunFinished(run_id=run_id, reason="terminate")]
+        app.query_one(TaskInput).load_text("again")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "TERMINATE" in app.status.plain)
+
+
+async def test_ctrl_q_closes_the_controller(make_app):
+    app = make_app(delay=0.5, script=short_script)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.ctrl.state == "running")
+        ctrl = app.ctrl
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: ctrl.closed)
+    assert ctrl.closed and ctrl.calls[-1] == "close"
+
+
+async def test_many_messages_stay_capped(make_app, monkeypatch):
+    import tui.widgets.transcript as transcript_module
+
+    monkeypatch.setattr(transcript_module, "MAX_MOUNTED", 40)
+    monkeypatch.setattr(transcript_module, "KEEP_RICH", 10)
+    MAX_MOUNTED, KEEP_RICH = 40, 10  # noqa: N806 - the patched values
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        for i in range(100):  # one burst: only the last MAX_MOUNTED get mounted
+            app.handle_event(Message(run_id="x", agent="Planner", text=f"message {i}", message_id=f"m{i}"))
+        await app.transcript.flush_now()
+        await pilot.pause()
+        items = app.transcript.items
+        assert len(items) == MAX_MOUNTED
+        assert len(app.transcript.record) == 100
+        assert app.transcript.hidden == 100 - MAX_MOUNTED + 2  # + the DEMO hint and welcome lines
+        note = app.transcript.query_one("#hidden-note", Static)
+        assert note.display and "earlier items hidden" in str(note.render())
+        assert items[-1].text == "message 99"
+        compact = [w for w in items if isinstance(w, MessageView) and w.compact]
+        assert len(compact) == MAX_MOUNTED - KEEP_RICH  # only the newest keep a Markdown widget
+
+
+async def _select(app: SbteamApp, pilot, path: str) -> Preview:
+    await wait_for(pilot, lambda: path in app.file_tree.entries)
+    node = app.file_tree.node_for(path)
+    app.file_tree.select_node(node)
+    preview = app.preview
+    await wait_for(pilot, lambda: preview.path == path)
+    await pilot.pause()
+    return preview
+
+
+async def test_previews_of_each_kind(make_app):
+    app = make_app(all_files_visible=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        preview = await _select(app, pilot, "data_points.csv")
+        assert preview.kind == "csv"
+        table = preview.query_one(DataTable)
+        assert table.row_count == 100 and len(table.columns) == 2
+
+        preview = await _select(app, pilot, "reports/big.csv")
+        assert preview.query_one(DataTable).row_count == 1000
+        assert "500 more rows" in str(preview.query_one("#preview-note", Static).render())
+
+        preview = await _select(app, pilot, "data_stats.json")
+        assert preview.kind == "json"
+        body = preview.query_one("#preview-body").children[0]
+        assert "50.1234" in body.content.code  # pretty-printed Syntax
+
+        preview = await _select(app, pilot, "data_histogram.png")
+        from textual_image.widget import HalfcellImage
+
+        assert preview.kind == "image" and preview.query(HalfcellImage)
+
+        preview = await _select(app, pilot, "model.bin")
+        assert preview.kind == "binary"
+        assert "NumPy array" in str(preview.query_one("#preview-body Static").render())
+
+        preview = await _select(app, pilot, "notes.md")
+        assert preview.kind == "markdown" and preview.query(Markdown)
+
+        preview = await _select(app, pilot, "analysis.py")
+        assert preview.kind == "text"
+        assert preview.query_one("#preview-body").children[0].content.lexer is not None
+
+
+async def test_large_file_is_read_partially(make_app, files_dir: Path, monkeypatch):
+    import tui.app as app_module
+
+    monkeypatch.setattr(app_module, "MAX_PREVIEW_BYTES", 2_000)
+    app = make_app(all_files_visible=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        preview = await _select(app, pilot, "reports/big.csv")
+        title = str(preview.query_one("#preview-title", Static).render())
+        assert "first" in title and "shown" in title
+        assert "read partially" in str(preview.query_one("#preview-note", Static).render())
+
+
+async def test_save_selected_file(make_app, tmp_path: Path):
+    app = make_app(all_files_visible=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await _select(app, pilot, "data_stats.json")
+        await pilot.press("ctrl+s")
+        saved = tmp_path / "out" / "sandbox" / "data_stats.json"
+        await wait_for(pilot, saved.exists)
+        assert any("Saved data_stats.json" in n.message for n in app._notifications)
+
+
+def test_settings_fixture_is_demo(settings: Settings):
+    assert settings.is_demo
+
+
+async def test_autoscroll_pauses_when_scrolled_up(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+
+        async def add(start: int, count: int) -> None:
+            for i in range(start, start + count):
+                app.handle_event(Message(run_id="x", agent="Planner", text=f"line {i}", message_id=f"a{i}"))
+            await app.transcript.flush_now()
+            await pilot.pause(0.1)
+
+        transcript = app.transcript
+        await add(0, 20)
+        assert transcript.scroll_y == transcript.max_scroll_y > 0  # anchored at the bottom
+        transcript.focus()
+        await pilot.press("pageup", "pageup")
+        held = transcript.scroll_y
+        assert held < transcript.max_scroll_y
+        await add(20, 3)
+        assert transcript.scroll_y == held  # the reader's place is kept
+        await pilot.press("end")  # back at the bottom: following again
+        await add(23, 3)
+        assert transcript.scroll_y == transcript.max_scroll_y

@@ -1,0 +1,61 @@
+"""Snapshot tests (pytest-textual-snapshot) made deterministic: the fake
+controller's fixed run ids, times and files, no cursor blink, halfcell images,
+notifications cleared, streams finished before the capture.
+
+Baselines live in `__snapshots__/`; regenerate with `--snapshot-update` only
+after looking at the report (Textual 8.2.8, Python 3.11).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.conftest import SIZE, wait_for
+from tui.widgets.transcript import ToolView
+
+
+async def _settle(pilot) -> None:
+    app = pilot.app
+    await app.transcript.flush_now()
+    await pilot.pause()
+    app.clear_notifications()
+    await pilot.pause()
+
+
+def test_idle_screen(snap_compare, make_app):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: app.ctrl is not None and not app.warming)
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_finished_demo_run(snap_compare, make_app):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: app.ctrl is not None and not app.warming)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.run_state == "finished")
+        await wait_for(pilot, lambda: "outlier_analysis.json" in app.file_tree.entries)
+        chart = [w for w in app.transcript.items if isinstance(w, ToolView)][1]
+        await wait_for(pilot, lambda: bool(chart.query(".thumb")))
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["data_points.csv", "data_stats.json", "data_histogram.png", "analysis.py", "model.bin"],
+    ids=["csv", "json", "png", "code", "binary"],
+)
+def test_preview(snap_compare, make_app, path: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: path in app.file_tree.entries)
+        app.file_tree.select_node(app.file_tree.node_for(path))
+        await wait_for(pilot, lambda: app.preview.path == path)
+        await _settle(pilot)
+
+    assert snap_compare(make_app(all_files_visible=True), terminal_size=SIZE, run_before=run_before)

@@ -1,0 +1,552 @@
+"""The full-screen app: task input, live transcript, sandbox file tree with
+previews and the termination-status bar.
+
+Start-up: this module imports only Textual and the light parts of `team`
+(config, events, prompts). The run controller — and with it AutoGen, E2B and
+jupyter_client — is imported in a thread after the first paint, then the
+sandbox warms up in the background while the user reads or edits the task.
+
+One async worker (`_drive_run`, group "run", exclusive) iterates the
+controller's events; every other slow call (stop, list/read/save files) runs
+in its own worker, so keys never wait on the engine. Events of an older run
+(by run id) are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Tree
+
+from team.config import ConfigError, Settings
+from team.events import (
+    Event,
+    FilesChanged,
+    Message,
+    Notice,
+    Progress,
+    RunFinished,
+    RunStarted,
+    SandboxStatus,
+    TokenDelta,
+    ToolCall,
+)
+from tui.widgets.file_tree import FileTree
+from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
+from tui.widgets.status_bar import REASON_LABELS, StatusBar
+from tui.widgets.task_input import TaskInput
+from tui.widgets.transcript import Transcript
+
+DEMO_HINT = (
+    "DEMO — scripted agents, real code. "
+    "Set OPENAI_API_KEY (or OPENAI_API_BASE) in .env to use a real model."
+)
+WELCOME = (
+    "Enter sends the task below (ctrl+j: new line). While it runs: Esc stops (twice: at once), "
+    "ctrl+r restarts, ctrl+n starts a new task. Files appear on the right; Enter on one previews it."
+)
+SEED_TASK = """请帮我执行以下数据分析任务:
+1. 生成一个包含100个随机数据点的数据集
+2. 计算基本统计信息(均值、标准差、最大值、最小值等)
+3. 绘制数据分布的直方图
+4. 检测数据中的异常值并分析它们的影响"""
+HEAVY_MODULES = (  # imported in a thread after the first paint so the engine starts warm
+    "team.run",
+    "autogen_agentchat.teams",
+    "autogen_ext.models.openai",
+    "jupyter_client",
+)
+
+ControllerFactory = Callable[[Settings], Any]
+
+
+def default_task(settings: Settings | None) -> str:
+    """The seed's example task in the configured prompt language."""
+    try:
+        from team.prompts import example_task
+
+        return example_task(settings.prompts if settings else "zh")
+    except Exception:
+        return SEED_TASK
+
+
+def _import_engine() -> None:
+    import importlib
+
+    for name in HEAVY_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            if name == "team.run":
+                raise
+
+
+def default_controller(settings: Settings) -> Any:
+    """Build the real `RunController` (imports the engine; call it off the event loop)."""
+    _import_engine()
+    from team.run import RunController
+
+    return RunController(settings)
+
+
+class SbteamApp(App[int]):
+    """sbteam-tui: watch a Swarm of three agents solve a data task in a sandbox."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "sbteam"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("escape", "stop", "Stop (twice: force)", priority=True),
+        Binding("ctrl+r", "restart", "Restart", priority=True),
+        Binding("ctrl+n", "new_task", "New task", priority=True),
+        Binding("ctrl+b,f2", "toggle_files", "Files pane", priority=True),
+        Binding("ctrl+s", "save_file", "Save file", priority=True),
+        Binding("tab", "app.focus_next", "Next pane", show=False),
+        Binding("ctrl+end,f3", "scroll_bottom", "Follow", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings | ConfigError,
+        *,
+        task: str | None = None,
+        autostart: bool = False,
+        controller_factory: ControllerFactory | None = None,
+        output_dir: Path | None = None,
+        cursor_blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config_error = settings if isinstance(settings, ConfigError) else None
+        self.settings: Settings | None = None if self.config_error else settings  # type: ignore[assignment]
+        self.initial_task = task
+        self.autostart = autostart and bool(task)
+        self.controller_factory = controller_factory or default_controller
+        self.output_dir = output_dir or Path.cwd() / "sbteam-output"
+        self.cursor_blink = cursor_blink
+        self.ctrl: Any = None
+        self.run_id: str | None = None
+        self.current_task: str | None = None
+        self.run_state = "idle"  # idle | running | stopping | finished
+        self.warming = False
+        self.booted = asyncio.Event()
+        self._quitting = False
+
+    # -- layout -----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield Transcript(image_loader=self._read_image, id="transcript")
+                yield TaskInput(default_task(self.settings) if self.initial_task is None else self.initial_task, id="task")
+            with Vertical(id="side"):
+                yield FileTree(id="files")
+                yield Preview(id="preview")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if os.environ.get("SBTEAM_PAINT_FILE"):  # bench/bench_tui.py: time to first paint
+            self.call_after_refresh(self._report_first_paint)
+        if self.config_error is not None:
+            from tui.screens.config_error import ConfigErrorScreen
+
+            self.push_screen(ConfigErrorScreen(self.config_error.problems))
+            return
+        settings = self.settings
+        assert settings is not None
+        task_input = self.query_one(TaskInput)
+        task_input.cursor_blink = self.cursor_blink
+        task_input.border_title = "Task — enter: send · ctrl+j: newline · ↑↓: history"
+        self.query_one("#files").border_title = "Sandbox files"
+        self.query_one("#preview").border_title = "Preview"
+        self.query_one(Transcript).border_title = "Transcript"
+        demo = settings.is_demo
+        self.sub_title = "DEMO" if demo else settings.openai_model
+        self.status.set(
+            model="DEMO" if demo else settings.openai_model,
+            demo=demo,
+            sandbox_kind=settings.sandbox,
+            max_messages=settings.max_messages,
+            timeout=settings.timeout,
+        )
+        if demo:
+            self.transcript.add_note(DEMO_HINT, "bold yellow")
+        self.transcript.add_note(WELCOME)
+        task_input.focus()
+        self.call_after_refresh(self._boot)
+
+    def _report_first_paint(self) -> None:
+        Path(os.environ["SBTEAM_PAINT_FILE"]).write_text(repr(time.time()))
+        if not os.environ.get("SBTEAM_PAINT_STAY"):
+            self.exit(0)
+
+    # The main screen's panes, looked up there (not on `self.screen`, which is a
+    # modal while Ctrl+N asks) so events keep rendering under a modal.
+    def _pane(self, cls: type) -> Any:
+        return self.screen_stack[0].query_one(cls)
+
+    @property
+    def transcript(self) -> Transcript:
+        return self._pane(Transcript)
+
+    @property
+    def status(self) -> StatusBar:
+        return self._pane(StatusBar)
+
+    @property
+    def file_tree(self) -> FileTree:
+        return self._pane(FileTree)
+
+    @property
+    def preview(self) -> Preview:
+        return self._pane(Preview)
+
+    # -- controller life-cycle ---------------------------------------------------
+
+    @work(exclusive=True, group="boot", exit_on_error=False)
+    async def _boot(self) -> None:
+        """Build the controller (heavy imports in a thread), then warm the sandbox up."""
+        assert self.settings is not None
+        self.warming = True
+        self._show_state()
+        try:
+            self.ctrl = await asyncio.to_thread(self.controller_factory, self.settings)
+        except Exception as exc:
+            self.warming = False
+            self._show_state()
+            self.notify(f"Cannot load the engine: {exc}", severity="error", timeout=30)
+            return
+        ctrl = self.ctrl
+        from tui.widgets.images import load as load_images
+
+        await asyncio.to_thread(load_images)  # numpy/PIL via textual-image, off the event loop
+        self.sub_title = "DEMO" if ctrl.demo else ctrl.model_label
+        self.status.set(
+            model=ctrl.model_label, demo=ctrl.demo, sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation
+        )
+        self.booted.set()
+        if self.autostart and self.initial_task:
+            self._send(self.initial_task)
+        try:
+            await ctrl.warm_up()
+        except Exception as exc:
+            self.notify(f"Sandbox failed to start: {exc}", severity="error", timeout=30)
+        finally:
+            self.warming = False
+            self.status.set(sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation)
+            self._show_state()
+        if ctrl.isolation == "none":
+            self.notify(
+                "The local sandbox is NOT ISOLATED (bubblewrap not found): code runs as you.",
+                severity="warning",
+                timeout=8,
+            )
+        self._refresh_files()
+
+    async def _controller(self) -> Any:
+        await self.booted.wait()
+        return self.ctrl
+
+    def _show_state(self) -> None:
+        state = self.run_state
+        if state == "idle" and self.warming:
+            state = "starting sandbox"
+        self.status.set(state=state)
+        self.refresh_bindings()
+
+    # -- the run ------------------------------------------------------------------
+
+    @on(TaskInput.Submitted)
+    def _task_submitted(self, event: TaskInput.Submitted) -> None:
+        if self.run_state in ("running", "stopping"):
+            self.notify("A run is going: Esc stops it, Ctrl+R restarts it.", severity="warning")
+            return
+        event.input.remember(event.text)
+        event.input.load_text("")
+        self._send(event.text)
+
+    def _send(self, task: str) -> None:
+        self.current_task = task
+        self.run_state = "running"
+        self.status.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="")
+        self._show_state()
+        self._drive_run(task)
+
+    @work(exclusive=True, group="run", exit_on_error=False)
+    async def _drive_run(self, task: str, restart: bool = False) -> None:
+        """The one worker that starts (or restarts) a run and renders its events."""
+        ctrl = await self._controller()
+        try:
+            run_id = await ctrl.restart() if restart else ctrl.start(task)
+        except (ValueError, RuntimeError) as exc:
+            self.run_state = "idle" if ctrl.state != "running" else "running"
+            self._show_state()
+            self.notify(str(exc), severity="warning")
+            return
+        self.run_id = run_id
+        finished = False
+        try:
+            async for event in ctrl.events():
+                if event.run_id and event.run_id != self.run_id:
+                    continue  # a late event of an earlier run
+                try:
+                    self.handle_event(event)
+                except Exception as exc:  # keep draining: the engine runs on regardless
+                    self.log.error(f"cannot render {event.type}: {exc!r}")
+                finished = isinstance(event, RunFinished)
+        except Exception as exc:  # the engine should not raise here; stay usable if it does
+            self.handle_event(RunFinished(run_id=run_id, reason="error", message=f"{type(exc).__name__}: {exc}"))
+            finished = True
+        if not finished and self.run_id == run_id:
+            self.run_state = "finished"
+            self.status.set(reason="stopped")
+            self._show_state()
+
+    def handle_event(self, event: Event) -> None:
+        """Render one engine event: transcript, status bar, files, notifications."""
+        try:
+            self.transcript.add_event(event)
+        except Exception as exc:  # a rendering bug must not end the run's view
+            self.log.error(f"transcript failed on {event.type}: {exc!r}")
+        status = self.status
+        if isinstance(event, Progress):
+            status.set(
+                agent=event.agent,
+                messages=event.messages,
+                max_messages=event.max_messages,
+                elapsed=event.elapsed,
+                timeout=event.timeout,
+                tokens_in=event.tokens_in,
+                tokens_out=event.tokens_out,
+            )
+        elif isinstance(event, TokenDelta | Message | ToolCall):
+            if event.agent != "user" and event.agent != status.agent:
+                status.set(agent=event.agent)
+        elif isinstance(event, FilesChanged):
+            self.file_tree.mark_changed(event.added, event.changed, event.removed)
+            self._refresh_files()
+        elif isinstance(event, RunStarted):
+            status.set(
+                max_messages=event.max_messages,
+                timeout=event.timeout,
+                sandbox_kind=event.sandbox,
+                isolation=event.isolation,
+                model="DEMO" if event.demo else event.model,
+                demo=event.demo,
+            )
+        elif isinstance(event, SandboxStatus):
+            status.set(sandbox_kind=event.kind, isolation=event.isolation)
+            if event.state == "error":
+                self.notify(f"Sandbox error: {event.detail}", severity="error", timeout=15)
+        elif isinstance(event, Notice) and event.level != "info":
+            self.notify(event.text, severity=event.level, timeout=10)
+        elif isinstance(event, RunFinished):
+            self.run_state = "finished"
+            status.set(
+                reason=event.reason,
+                messages=event.messages or status.messages,
+                elapsed=event.elapsed or status.elapsed,
+                tokens_in=event.tokens_in or status.tokens_in,
+                tokens_out=event.tokens_out or status.tokens_out,
+            )
+            self._show_state()
+            label = REASON_LABELS.get(event.reason, event.reason.upper())
+            if event.reason == "error":
+                self.notify(event.message or "the run failed", title="Run failed", severity="error", timeout=20)
+            else:
+                self.notify(f"Finished: {label}", timeout=4)
+            self._refresh_files()
+
+    # -- actions ------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The run's keys in the command palette too (ctrl+p)."""
+        yield from super().get_system_commands(screen)
+        if self.config_error is not None:
+            return
+        yield SystemCommand("Send task", "Start a run with the task in the editor (enter)", self._send_from_editor)
+        yield SystemCommand("Stop run", "Graceful stop; again to force (esc)", self.action_stop)
+        yield SystemCommand("Restart run", "Run the same task again with a fresh team (ctrl+r)", self.action_restart)
+        yield SystemCommand("New task", "Clear the transcript, keep or reset the sandbox (ctrl+n)", self.action_new_task)
+        yield SystemCommand("Toggle files pane", "Show or hide the sandbox files (ctrl+b / f2)", self.action_toggle_files)
+        yield SystemCommand("Save file", "Copy the selected sandbox file to ./sbteam-output (ctrl+s)", self.action_save_file)
+        yield SystemCommand("Follow transcript", "Scroll to the end and keep following (ctrl+end / f3)", self.action_scroll_bottom)
+
+    def _send_from_editor(self) -> None:
+        self._pane(TaskInput).action_submit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("stop", "restart", "new_task", "save_file", "toggle_files", "scroll_bottom"):
+            if self.config_error is not None or self.screen is not self.screen_stack[0]:
+                return False  # let modals and the palette have their keys
+        if action == "stop" and self.run_state not in ("running", "stopping"):
+            return None
+        if action == "restart" and not self.current_task:
+            return None
+        return True
+
+    def action_stop(self) -> None:
+        """Esc: graceful stop; a second Esc while stopping cancels at once."""
+        if self.ctrl is None:
+            return
+        force = self.run_state == "stopping"
+        self.run_state = "stopping"
+        self._show_state()
+        self.notify("Force stopping…" if force else "Stopping at the end of this turn (Esc again: force)", timeout=3)
+        self.run_worker(self.ctrl.stop(force=force), group="stop", exit_on_error=False)
+
+    def action_restart(self) -> None:
+        """Ctrl+R: stop and run the same task again with a fresh team."""
+        if not self.current_task:
+            return
+        if self.ctrl is None or self.ctrl.state == "idle":
+            self._send(self.current_task)
+            return
+        self.transcript.add_note("↻ restarted with the same task", "bold")
+        self.run_state = "running"
+        self.status.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="")
+        self._show_state()
+        self._drive_run(self.current_task, restart=True)
+
+    def action_new_task(self) -> None:
+        """Ctrl+N: ask keep/reset sandbox, then clear the transcript for a new task."""
+        from tui.screens.new_task import NewTaskModal
+
+        running = self.run_state in ("running", "stopping")
+        self.push_screen(NewTaskModal(running), self._new_task_chosen)
+
+    def _new_task_chosen(self, choice: str | None) -> None:
+        if choice is not None:
+            self._start_over(choice == "reset")
+
+    @work(exclusive=True, group="new-task", exit_on_error=False)
+    async def _start_over(self, reset: bool) -> None:
+        ctrl = self.ctrl
+        self.workers.cancel_group(self, "run")
+        self.run_id = None
+        if ctrl is not None and ctrl.state in ("running", "stopping"):
+            await ctrl.stop(force=True)
+        await self.transcript.clear()
+        self.run_state = "idle"
+        self.current_task = None
+        self.status.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="")
+        task_input = self._pane(TaskInput)
+        task_input.load_text("")
+        task_input.focus()
+        if reset and ctrl is not None:
+            self.warming = True
+            self._show_state()
+            try:
+                await ctrl.reset_sandbox()
+            except Exception as exc:
+                self.notify(f"Sandbox reset failed: {exc}", severity="error")
+            finally:
+                self.warming = False
+            self.file_tree.unseen.clear()
+            await self.preview.clear()
+        self._show_state()
+        self._refresh_files()
+
+    def action_toggle_files(self) -> None:
+        side = self.query_one("#side")
+        side.display = not side.display
+
+    def action_scroll_bottom(self) -> None:
+        self.transcript.scroll_to_bottom()
+
+    def action_save_file(self) -> None:
+        path = self.file_tree.selected_path or self.preview.path
+        entry = self.file_tree.entries.get(path or "")
+        if not path or self.ctrl is None or (entry is not None and entry.is_dir):
+            self.notify("Select a file in the sandbox tree first.", severity="warning")
+            return
+        self._save(path)
+
+    @work(group="save", exit_on_error=False)
+    async def _save(self, path: str) -> None:
+        dest = self.output_dir / (self.run_id or self.ctrl.run_id or "sandbox")
+        try:
+            saved = await self.ctrl.save_file(path, dest)
+        except Exception as exc:
+            self.notify(f"Cannot save {path}: {exc}", severity="error")
+            return
+        self.notify(f"Saved {path} → {saved}", title="File saved", timeout=8)
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q: stop the run, close the sandbox (no kernel left behind), exit."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self.notify("Closing the sandbox…", timeout=10)
+        self.run_worker(self._close_and_exit(), group="quit", exit_on_error=False)
+
+    async def _close_and_exit(self) -> None:
+        self.workers.cancel_group(self, "run")
+        if self.ctrl is not None:
+            try:
+                await asyncio.wait_for(self.ctrl.close(), timeout=15)
+            except Exception:
+                pass
+        self.exit(0)
+
+    # -- files ----------------------------------------------------------------------
+
+    @work(exclusive=True, group="files", exit_on_error=False)
+    async def _refresh_files(self) -> None:
+        """Re-list the sandbox folder; bursts of FilesChanged collapse into one call."""
+        await asyncio.sleep(0.05)
+        ctrl = await self._controller()
+        try:
+            entries = await ctrl.list_files()
+        except Exception as exc:
+            self.log.warning(f"list_files failed: {exc}")
+            return
+        self.file_tree.set_entries(entries)
+
+    @on(Tree.NodeSelected, "#files")
+    def _file_selected(self, event: Tree.NodeSelected) -> None:
+        entry = event.node.data
+        if entry is None or entry.is_dir:
+            return
+        self.file_tree.mark_seen(entry.path)
+        self._show_preview(entry)
+
+    @work(exclusive=True, group="preview", exit_on_error=False)
+    async def _show_preview(self, entry: Any) -> None:
+        ctrl = await self._controller()
+        try:
+            data = await ctrl.read_file(entry.path, max_bytes=MAX_PREVIEW_BYTES)
+        except Exception as exc:
+            await self.preview.show_message(entry.path, f"Cannot read {entry.path}: {exc}")
+            return
+        await self.preview.show(entry.path, data, size=max(entry.size, len(data)))
+
+    async def _read_image(self, path: str) -> bytes:
+        ctrl = await self._controller()
+        return await ctrl.read_file(path, max_bytes=5_000_000)
+
+
+def run_app(
+    settings: Settings | ConfigError, *, task: str | None = None, autostart: bool = False
+) -> int:
+    """Build and run the app; returns the process exit code (2 for bad configuration)."""
+    from tui.widgets.images import detect
+
+    detect()  # image support must be asked before Textual owns the terminal
+    app = SbteamApp(settings, task=task, autostart=autostart)
+    result = app.run()
+    if isinstance(settings, ConfigError):
+        return 2
+    return result if isinstance(result, int) else (app.return_code or 0)

@@ -1,0 +1,109 @@
+"""Tree of the sandbox's working folder (/home/user).
+
+A plain `Tree` fed with `FileEntry` lists from the controller, because E2B
+files are not on the host (so `DirectoryTree` cannot read them). The app
+refreshes it on `FilesChanged` events only — no polling. Paths added or
+changed since the user last looked carry a "●" until selected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+ROOT_LABEL = "/home/user"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+class FileTree(Tree[Any]):
+    """The sandbox file tree; node data is the entry (None for the root)."""
+
+    DEFAULT_CSS = """
+    FileTree { background: $surface; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(ROOT_LABEL, **kwargs)
+        self.entries: dict[str, Any] = {}
+        self.unseen: set[str] = set()
+        self._path_nodes: dict[str, TreeNode[Any]] = {}
+        self.show_root = True
+        self.guide_depth = 3
+
+    def on_mount(self) -> None:
+        self.root.expand()
+
+    def mark_changed(self, added: list[str], changed: list[str], removed: list[str]) -> None:
+        """Remember which paths are new or changed (shown with ● until viewed)."""
+        self.unseen.update(added)
+        self.unseen.update(changed)
+        self.unseen.difference_update(removed)
+
+    def mark_seen(self, path: str) -> None:
+        if path in self.unseen:
+            self.unseen.discard(path)
+            node = self._path_nodes.get(path)
+            if node is not None:
+                node.set_label(self._entry_label(self.entries[path]))
+
+    def _entry_label(self, entry: Any) -> Text:
+        name = entry.path.rstrip("/").rsplit("/", 1)[-1]
+        text = Text()
+        if entry.is_dir:
+            text.append(name + "/", "bold")
+        else:
+            text.append(name)
+            text.append(f"  {human_size(entry.size)}", "dim")
+        if entry.path in self.unseen:
+            text.append(" ●", "bold yellow")
+        return text
+
+    def set_entries(self, entries: list[Any]) -> None:
+        """Show `entries`; rebuild only if the set of paths changed, else just relabel."""
+        new = {e.path.rstrip("/"): e for e in entries}
+        self.unseen &= set(new)
+        if set(new) == set(self.entries) and self._path_nodes:
+            self.entries = new
+            for path, node in self._path_nodes.items():
+                node.data = new[path]
+                node.set_label(self._entry_label(new[path]))
+            return
+        selected = self.cursor_node.data.path if self.cursor_node and self.cursor_node.data else None
+        expanded = {p for p, n in self._path_nodes.items() if n.is_expanded}
+        self.entries = new
+        self.clear()
+        self._path_nodes = {}
+        self.root.expand()
+        # Breadth-first, so parents exist first and siblings come dirs-first by name.
+        for path in sorted(new, key=lambda p: (p.count("/"), not new[p].is_dir, p.lower())):
+            entry = new[path]
+            parent_path = path.rsplit("/", 1)[0] if "/" in path else ""
+            parent = self._path_nodes.get(parent_path, self.root)
+            if entry.is_dir:
+                node = parent.add(self._entry_label(entry), entry, expand=path in expanded or path.count("/") == 0)
+            else:
+                node = parent.add_leaf(self._entry_label(entry), entry)
+            self._path_nodes[path] = node
+        if selected and selected in self._path_nodes:
+            self.move_cursor(self._path_nodes[selected])
+
+    def node_for(self, path: str) -> TreeNode[Any] | None:
+        return self._path_nodes.get(path)
+
+    @property
+    def selected_path(self) -> str | None:
+        node = self.cursor_node
+        if node is None or node.data is None:
+            return None
+        return node.data.path

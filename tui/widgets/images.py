@@ -1,0 +1,201 @@
+"""Choosing and loading the textual-image widget class, off the start-up path.
+
+textual-image detects Sixel/Kitty support by querying the terminal when
+`textual_image.widget` is first imported (up to three queries with 0.1 s
+timeouts) and imports numpy (~0.16 s) — both before the first paint if done
+naively. Instead `detect()` (called by `run_app` while we still own the
+terminal) asks once: a Kitty graphics query followed by DA1, which every
+terminal answers, so no timeout is spent on a terminal that supports neither.
+The library itself is imported later (`load()`, in a thread after the first
+paint) with its own detection disabled.
+
+`SBTEAM_IMAGE` (auto, sixel, tgp, halfcell, unicode, off) overrides the choice;
+tests force `halfcell` so snapshots do not depend on the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from typing import Any
+
+RENDERERS = ("auto", "sixel", "tgp", "halfcell", "unicode", "off")
+_override: str | None = None
+_detected: str | None = None  # what `detect()` found for "auto"
+
+
+def set_renderer(name: str | None) -> None:
+    """Force a renderer for this process (tests); None goes back to `SBTEAM_IMAGE`/auto."""
+    global _override
+    if name is not None and name not in RENDERERS:
+        raise ValueError(f"image renderer must be one of {', '.join(RENDERERS)}")
+    _override = name
+
+
+def renderer() -> str:
+    """The renderer in use: the override, SBTEAM_IMAGE, or what auto-detection found."""
+    name = _override or os.environ.get("SBTEAM_IMAGE", "auto").strip().lower()
+    if name not in RENDERERS:
+        name = "auto"
+    if name == "auto":
+        return _detected or ("halfcell" if _is_tty() else "unicode")
+    return name
+
+
+def _is_tty() -> bool:
+    return bool(sys.__stdout__ and sys.__stdout__.isatty() and sys.__stdin__ and sys.__stdin__.isatty())
+
+
+def _query_terminal(timeout: float = 0.2) -> tuple[bool, bool]:
+    """(sixel, kitty graphics) from one round trip: a graphics query, then DA1."""
+    import select
+    import termios
+    import tty
+
+    fd = sys.__stdin__.fileno()  # type: ignore[union-attr]
+    saved = termios.tcgetattr(fd)
+    buf = b""
+    try:
+        tty.setcbreak(fd)
+        sys.__stdout__.write("\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[c")  # type: ignore[union-attr]
+        sys.__stdout__.flush()  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
+        while not re.search(rb"\x1b\[\?[\d;]*c", buf):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                break
+            buf += os.read(fd, 1024)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    text = buf.decode("latin-1")
+    tgp = bool(re.search(r"\x1b_G[^\x1b]*;OK\x1b\\", text))
+    da1 = re.search(r"\x1b\[\?([\d;]*)c", text)
+    sixel = bool(da1 and "4" in da1.group(1).split(";"))
+    return sixel, tgp
+
+
+def _cell_size() -> tuple[int, int]:
+    """Pixel size of a cell from TIOCGWINSZ, else the VT340's 10×20."""
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        rows, cols, width, height = struct.unpack(
+            "HHHH", fcntl.ioctl(sys.__stdout__.fileno(), termios.TIOCGWINSZ, b"\0" * 8)  # type: ignore[union-attr]
+        )
+        if rows and cols and width and height:
+            return width // cols, height // rows
+    except Exception:
+        pass
+    return 10, 20
+
+
+def detect() -> None:
+    """Detect the terminal's image support now, before Textual owns stdin (auto only)."""
+    global _detected
+    name = _override or os.environ.get("SBTEAM_IMAGE", "auto").strip().lower()
+    if name != "auto" or _detected is not None:
+        return
+    if not _is_tty() or os.name != "posix":
+        _detected = "unicode" if not _is_tty() else "halfcell"
+        return
+    try:
+        sixel, tgp = _query_terminal()
+    except Exception:
+        sixel = tgp = False
+    _detected = "sixel" if sixel else "tgp" if tgp else "halfcell"
+    try:
+        from textual_image import _terminal
+
+        _terminal.get_cell_size._result = _terminal.CellSize(*_cell_size())  # type: ignore[attr-defined]
+    except Exception:
+        pass
+
+
+class _NotATerminal:
+    """Stands in for sys.__stdout__ so textual-image skips its own terminal queries."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def load() -> Any | None:
+    """Import `textual_image.widget` without its terminal queries; None if unavailable."""
+    if "textual_image.widget" in sys.modules:
+        return sys.modules["textual_image.widget"]
+    real = sys.__stdout__
+    try:
+        from textual_image import _terminal
+
+        if not hasattr(_terminal.get_cell_size, "_result"):
+            _terminal.get_cell_size._result = _terminal.CellSize(*_cell_size())  # type: ignore[attr-defined]
+        sys.__stdout__ = _NotATerminal(real)  # type: ignore[misc]
+        import textual_image.widget as tiw
+    except Exception:
+        return None
+    finally:
+        sys.__stdout__ = real  # type: ignore[misc]
+    return tiw
+
+
+def image_class() -> Any | None:
+    """The widget class to show an image with, or None when images are off/unavailable."""
+    name = renderer()
+    if name == "off":
+        return None
+    tiw = load()
+    if tiw is None:
+        return None
+    return {
+        "sixel": tiw.SixelImage,
+        "tgp": tiw.TGPImage,
+        "halfcell": tiw.HalfcellImage,
+        "unicode": tiw.UnicodeImage,
+    }[name]
+
+
+def make_image(data: bytes, **kwargs: Any) -> Any | None:
+    """An image widget for PNG/JPEG bytes, or None if images are off or the data is not an image."""
+    cls = image_class()
+    if cls is None:
+        return None
+    import io
+
+    from PIL import Image as PILImage
+
+    try:
+        picture = PILImage.open(io.BytesIO(data))
+        picture.load()
+    except Exception:
+        return None
+    return cls(picture, **kwargs)
+
+
+def fit(image: Any, max_width: int) -> Any:
+    """Give an image widget an explicit size in cells: at most `max_width` wide, aspect kept.
+
+    textual-image derives "auto" sizes from the laid-out width, which is 0 on
+    the first layout pass, so an auto-sized image can end up 0 rows high.
+    """
+    try:
+        from textual_image._terminal import get_cell_size
+
+        cell = get_cell_size()
+        cell_w, cell_h = max(1, cell.width), max(1, cell.height)
+    except Exception:
+        cell_w, cell_h = 10, 20
+    width_px, height_px = max(1, image._image_width), max(1, image._image_height)
+    width = max(4, min(max_width, round(width_px / cell_w)))
+    height = max(1, round(width * cell_w * height_px / width_px / cell_h))
+    image.styles.width = width
+    image.styles.height = height
+    return image

@@ -1,0 +1,225 @@
+"""Preview of one sandbox file: the right widget for its kind.
+
+text/code → highlighted `Syntax`; CSV → `DataTable` (first 1,000 rows);
+JSON → pretty-printed and highlighted; Markdown → `Markdown`; PNG/JPEG →
+textual-image widget; anything binary → a description (size, type), never a
+dump. The caller reads at most `MAX_PREVIEW_BYTES`, so huge files are shown
+partially and say so.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from tui.widgets.file_tree import human_size
+from tui.widgets.images import fit, make_image
+
+MAX_PREVIEW_BYTES = 1_000_000
+MAX_CSV_ROWS = 1_000
+MAX_TEXT_LINES = 3_000
+SYNTAX_THEME = "monokai"
+
+IMAGE_EXTS = {"png", "jpg", "jpeg", "gif", "bmp", "webp"}
+LEXERS = {
+    "py": "python", "json": "json", "md": "markdown", "sh": "bash", "yaml": "yaml", "yml": "yaml",
+    "toml": "toml", "html": "html", "htm": "html", "js": "javascript", "ts": "typescript",
+    "sql": "sql", "r": "r", "ipynb": "json", "xml": "xml", "css": "css", "ini": "ini",
+    "cfg": "ini", "txt": "text", "log": "text", "csv": "text", "tsv": "text",
+}
+MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF8", "GIF image"),
+    (b"%PDF", "PDF document"),
+    (b"PK\x03\x04", "ZIP archive (or xlsx/docx)"),
+    (b"\x1f\x8b", "gzip data"),
+    (b"PAR1", "Parquet file"),
+    (b"\x93NUMPY", "NumPy array (.npy)"),
+    (b"\x80", "Python pickle"),
+    (b"SQLite format 3", "SQLite database"),
+    (b"\x7fELF", "ELF executable"),
+]
+
+
+def extension(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def is_binary(data: bytes) -> bool:
+    head = data[:8192]
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 4  # a cut multi-byte char at the end is fine
+    return False
+
+
+def describe_binary(data: bytes) -> str:
+    for magic, name in MAGIC:
+        if data.startswith(magic):
+            return name
+    return "binary data"
+
+
+def classify(path: str, data: bytes) -> str:
+    """The preview kind: image, csv, json, markdown, text, binary or empty."""
+    ext = extension(path)
+    if not data:
+        return "empty"
+    if ext in IMAGE_EXTS or data.startswith((b"\x89PNG", b"\xff\xd8\xff")):
+        return "image"
+    if is_binary(data):
+        return "binary"
+    if ext in ("csv", "tsv"):
+        return "csv"
+    if ext in ("json", "geojson") or ext == "ipynb":
+        return "json"
+    if ext in ("md", "markdown"):
+        return "markdown"
+    return "text"
+
+
+def parse_csv(text: str, delimiter: str, truncated: bool) -> tuple[list[str], list[list[str]], int]:
+    """Header, the first MAX_CSV_ROWS rows and the total number of data rows seen."""
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    if truncated and rows:
+        rows.pop()  # the last line was probably cut
+    if not rows:
+        return [], [], 0
+    if all(_is_number(cell) for cell in rows[0]):  # no header line (e.g. np.savetxt)
+        header, body = [f"col{i + 1}" for i in range(len(rows[0]))], rows
+    else:
+        header, body = rows[0], rows[1:]
+    return header, body[:MAX_CSV_ROWS], len(body)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+class Preview(Vertical):
+    """Title line + a body replaced for each file."""
+
+    DEFAULT_CSS = """
+    Preview { height: 1fr; }
+    Preview #preview-title { height: auto; padding: 0 1; background: $boost; }
+    Preview #preview-body { height: 1fr; }
+    Preview #preview-body > Static { width: auto; min-width: 100%; }
+    Preview #preview-note { height: auto; padding: 0 1; color: $text-muted; }
+    Preview DataTable { height: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.path: str | None = None
+        self.kind: str | None = None
+
+    def compose(self):
+        yield Static(Text("Select a file to preview it", style="dim"), id="preview-title")
+        yield VerticalScroll(id="preview-body")
+        yield Static("", id="preview-note")
+
+    def on_mount(self) -> None:
+        self.query_one("#preview-note").display = False
+
+    async def clear(self) -> None:
+        self.path = self.kind = None
+        self.query_one("#preview-title", Static).update(Text("Select a file to preview it", style="dim"))
+        await self.query_one("#preview-body").remove_children()
+        self.query_one("#preview-note").display = False
+
+    async def show_message(self, path: str, message: str, style: str = "red") -> None:
+        self.path, self.kind = path, "error"
+        self.query_one("#preview-title", Static).update(Text(path, style="bold"))
+        body = self.query_one("#preview-body")
+        await body.remove_children()
+        await body.mount(Static(Text(message, style=style)))
+        self.query_one("#preview-note").display = False
+
+    async def show(self, path: str, data: bytes, size: int | None = None) -> str:
+        """Render `data` (the first bytes of `path`); returns the kind chosen."""
+        size = len(data) if size is None else size
+        truncated = size > len(data)
+        kind = classify(path, data)
+        self.path, self.kind = path, kind
+        title = Text(path, style="bold")
+        title.append(f"  {human_size(size)} · {kind}", style="dim")
+        if truncated:
+            title.append(f" · first {human_size(len(data))} shown", style="yellow")
+        self.query_one("#preview-title", Static).update(title)
+        body = self.query_one("#preview-body", VerticalScroll)
+        note = self.query_one("#preview-note", Static)
+        note.display = False
+        await body.remove_children()
+        widgets, note_text = self._build_body(path, kind, data, truncated)
+        if note_text:
+            note.update(note_text)
+            note.display = True
+        await body.mount_all(widgets)
+        body.scroll_home(animate=False)
+        return kind
+
+    def _build_body(self, path: str, kind: str, data: bytes, truncated: bool):
+        from textual.widgets import DataTable, Markdown
+
+        ext = extension(path)
+        if kind == "empty":
+            return [Static(Text("(empty file)", style="dim"))], ""
+        if kind == "image":
+            image = make_image(data, classes="preview-image")
+            if image is not None:
+                fit(image, (self.query_one("#preview-body").size.width or 60) - 1)
+                return [image], ""
+            return [Static(Text(f"{describe_binary(data)} — images are off or unreadable", style="dim"))], ""
+        if kind == "binary":
+            text = Text(f"{describe_binary(data)}, {human_size(len(data))}+ — not shown.\n", style="bold")
+            text.append("Press ctrl+s to save it to the host.", style="dim")
+            return [Static(text)], ""
+        text = data.decode("utf-8", errors="replace")
+        if kind == "csv":
+            header, rows, total = parse_csv(text, "\t" if ext == "tsv" else ",", truncated)
+            table: DataTable = DataTable(zebra_stripes=True, cursor_type="row")
+            width = max([len(header)] + [len(r) for r in rows[:50]] or [0])
+            columns = header + [f"col{i + 1}" for i in range(len(header), width)]
+            table.add_columns(*columns)
+            for row in rows:
+                table.add_row(*(row + [""] * (width - len(row)))[:width])
+            more = total - len(rows)
+            note = f"{len(rows):,} rows shown"
+            if more > 0:
+                note += f", {more:,} more rows"
+            if truncated:
+                note += " (file read partially)"
+            return [table], note
+        if kind == "json":
+            try:
+                text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+            except ValueError:
+                pass  # partial or invalid JSON: show as it is
+            return [Static(self._syntax(text, "json"))], ""
+        if kind == "markdown":
+            return [Markdown(text)], ""
+        return [Static(self._syntax(text, LEXERS.get(ext, "text")))], ""
+
+    @staticmethod
+    def _syntax(text: str, lexer: str) -> Any:
+        from rich.syntax import Syntax
+
+        lines = text.splitlines()
+        if len(lines) > MAX_TEXT_LINES:
+            text = "\n".join(lines[:MAX_TEXT_LINES]) + f"\n… {len(lines) - MAX_TEXT_LINES} more lines"
+        return Syntax(text, lexer, theme=SYNTAX_THEME, line_numbers=True, word_wrap=False)
