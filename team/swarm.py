@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.base import Handoff
 from autogen_agentchat.conditions import (
     ExternalTermination,
     MaxMessageTermination,
@@ -25,13 +26,35 @@ from autogen_agentchat.conditions import (
 )
 from autogen_agentchat.teams import Swarm
 from autogen_core.models import ChatCompletionClient
+from autogen_core.tools import BaseTool, FunctionTool
 
 from .prompts import prompts_for
-from .tools import SandboxTool
+from .tools import CancelSafeWorkbench, SandboxTool
 
 PLANNER, CODE_AGENT, ANALYST = "Planner", "CodeAgent", "AnalystAgent"
 AGENTS = (PLANNER, CODE_AGENT, ANALYST)
 TERMINATE = "TERMINATE"
+
+
+class AsyncHandoff(Handoff):
+    """AutoGen's handoff with an async tool function.
+
+    The stock handoff tool is a sync function run in a thread-pool future that
+    is linked to the cancellation token; a force stop cancels that future, the
+    CancelledError escapes AutoGen's tool runner and the agent then waits
+    forever for its end-of-tools marker (a leaked task per force stop). An async
+    function is awaited directly, needs no thread, and cannot be cancelled
+    half-way through returning a constant.
+    """
+
+    @property
+    def handoff_tool(self) -> BaseTool:  # type: ignore[override]
+        message = self.message
+
+        async def _handoff_tool() -> str:
+            return message
+
+        return FunctionTool(_handoff_tool, name=self.name, description=self.description, strict=True)
 
 
 @dataclass
@@ -55,22 +78,24 @@ def build_team(
     planner = AssistantAgent(
         name=PLANNER,
         model_client=model_client,
-        handoffs=[CODE_AGENT, ANALYST],
+        handoffs=[AsyncHandoff(target=CODE_AGENT), AsyncHandoff(target=ANALYST)],
         system_message=prompts.planner,
         model_client_stream=True,
     )
     code_agent = AssistantAgent(
         name=CODE_AGENT,
         model_client=model_client,
-        handoffs=[PLANNER],
-        tools=[
-            tools["run_code"],
-            tools["install_package"],
-            tools["list_files"],
-            tools["read_file"],
-            tools["write_file"],
-            tools["generate_chart"],
-        ],
+        handoffs=[AsyncHandoff(target=PLANNER)],
+        workbench=CancelSafeWorkbench(
+            [
+                tools["run_code"],
+                tools["install_package"],
+                tools["list_files"],
+                tools["read_file"],
+                tools["write_file"],
+                tools["generate_chart"],
+            ]
+        ),
         system_message=prompts.code_agent,
         model_client_stream=True,
         reflect_on_tool_use=False,
@@ -78,8 +103,8 @@ def build_team(
     analyst = AssistantAgent(
         name=ANALYST,
         model_client=model_client,
-        handoffs=[PLANNER],
-        tools=[(analyst_tools or tools)["read_file"]],
+        handoffs=[AsyncHandoff(target=PLANNER)],
+        workbench=CancelSafeWorkbench([(analyst_tools or tools)["read_file"]]),
         system_message=prompts.analyst,
         model_client_stream=True,
         reflect_on_tool_use=False,

@@ -18,11 +18,17 @@ import asyncio
 import contextlib
 import json
 import posixpath
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from autogen_core import CancellationToken
-from autogen_core.tools import FunctionTool, ToolSchema
+from autogen_core.tools import (
+    FunctionTool,
+    StaticStreamWorkbench,
+    TextResultContent,
+    ToolResult,
+    ToolSchema,
+)
 
 from . import events as ev
 from .sandbox.base import WORKDIR, SandboxError
@@ -36,6 +42,7 @@ CODE_TIMEOUT = 300.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 CHART_TYPES = ("bar", "line", "scatter", "hist", "pie")
 
+CANCELLED = "⏹ cancelled: the run was stopped while this tool was running"
 NEEDS_APPROVAL = ("run_code", "install_package", "write_file")
 STOPPED = "⏹ cancelled: the run is stopping, the code was not run"
 
@@ -207,7 +214,7 @@ class SandboxTool(FunctionTool):
             result = await super().run_json(args, cancellation_token, call_id=call_id)
         except asyncio.CancelledError:
             await ctx.session.interrupt()
-            result = "⏹ cancelled: the run was stopped while this tool was running"
+            result = CANCELLED
         except Exception as exc:  # bad arguments from the model: tell it, keep going
             result = f"❌ invalid arguments for {self.name}: {_describe_arguments_error(exc)}"
         finally:
@@ -217,6 +224,29 @@ class SandboxTool(FunctionTool):
             images = await ctx.report_files()
         ctx.finish(self.agent, cid, self.name, text, text.startswith(("❌", "⏹")), images)
         return text
+
+
+class CancelSafeWorkbench(StaticStreamWorkbench):
+    """AutoGen's workbench, except that a cancelled tool call yields a result.
+
+    AssistantAgent runs tool calls in a task and waits on a queue for the task's
+    end-of-tools marker; if the token cancels the tool's future before our
+    `run_json` even starts, CancelledError escapes the workbench, the marker is
+    never sent and the agent waits forever (a leaked task after a force stop).
+    """
+
+    async def call_tool_stream(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        cancellation_token: CancellationToken | None = None,
+        call_id: str | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        try:
+            async for item in super().call_tool_stream(name, arguments, cancellation_token, call_id):
+                yield item
+        except asyncio.CancelledError:
+            yield ToolResult(name=name, result=[TextResultContent(content=CANCELLED)], is_error=True)
 
 
 def _one_line(exc: BaseException) -> str:
