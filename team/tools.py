@@ -31,6 +31,7 @@ from autogen_core.tools import (
 )
 
 from . import events as ev
+from .filetypes import binary_kind, human_size
 from .sandbox.base import WORKDIR, SandboxError
 from .session import CodeSession, absolute_path, relative_path
 
@@ -56,40 +57,6 @@ def trim(text: str, limit: int = MAX_TOOL_OUTPUT) -> str:
     head = text[: limit * 2 // 3]
     tail = text[-(limit // 3) :]
     return f"{head}\n… [{len(text) - len(head) - len(tail):,} characters cut] …\n{tail}"
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-def describe_binary(data: bytes) -> str | None:
-    """A short description when `data` is not text, else None."""
-    signatures = {
-        b"\x89PNG": "PNG image",
-        b"\xff\xd8\xff": "JPEG image",
-        b"GIF8": "GIF image",
-        b"%PDF": "PDF document",
-        b"PK\x03\x04": "ZIP archive (or xlsx/docx)",
-        b"\x7fELF": "ELF executable",
-        b"\x93NUMPY": "NumPy array (.npy)",
-    }
-    for magic, name in signatures.items():
-        if data.startswith(magic):
-            return name
-    sample = data[:4096]
-    if b"\x00" in sample:
-        return "binary data"
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(sample) - 4:  # not just a multi-byte char cut at the end
-            return "binary data (not UTF-8 text)"
-    return None
 
 
 class ToolContext:
@@ -362,7 +329,7 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
             raise
         except Exception as exc:
             return f"❌ cannot read {file_path!r}: {_describe_read_error(exc)}"
-        kind = describe_binary(data)
+        kind = binary_kind(data)
         if kind:
             return f"❌ {file_path} is a {kind} ({human_size(len(data))}); not shown as text"
         text = data[:MAX_READ_BYTES].decode("utf-8", errors="replace")

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from tui.widgets.file_tree import human_size
+from team.filetypes import binary_kind, human_size, is_binary
 from tui.widgets.images import fit, make_image
 
 MAX_PREVIEW_BYTES = 1_000_000
@@ -33,42 +33,13 @@ LEXERS = {
     "sql": "sql", "r": "r", "ipynb": "json", "xml": "xml", "css": "css", "ini": "ini",
     "cfg": "ini", "txt": "text", "log": "text", "csv": "text", "tsv": "text",
 }
-MAGIC = [
-    (b"\x89PNG\r\n\x1a\n", "PNG image"),
-    (b"\xff\xd8\xff", "JPEG image"),
-    (b"GIF8", "GIF image"),
-    (b"%PDF", "PDF document"),
-    (b"PK\x03\x04", "ZIP archive (or xlsx/docx)"),
-    (b"\x1f\x8b", "gzip data"),
-    (b"PAR1", "Parquet file"),
-    (b"\x93NUMPY", "NumPy array (.npy)"),
-    (b"\x80", "Python pickle"),
-    (b"SQLite format 3", "SQLite database"),
-    (b"\x7fELF", "ELF executable"),
-]
-
-
 def extension(path: str) -> str:
     name = path.rsplit("/", 1)[-1]
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
-def is_binary(data: bytes) -> bool:
-    head = data[:8192]
-    if b"\x00" in head:
-        return True
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start < len(head) - 4  # a cut multi-byte char at the end is fine
-    return False
-
-
 def describe_binary(data: bytes) -> str:
-    for magic, name in MAGIC:
-        if data.startswith(magic):
-            return name
-    return "binary data"
+    return binary_kind(data) or "binary data"
 
 
 def classify(path: str, data: bytes) -> str:
