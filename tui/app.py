@@ -10,6 +10,10 @@ One async worker (`_drive_run`, group "run", exclusive) iterates the
 controller's events; every other slow call (stop, list/read/save files) runs
 in its own worker, so keys never wait on the engine. Events of an older run
 (by run id) are dropped.
+
+Beyond one run: F4 opens the history (screens/history.py: past runs, read-only
+replay, resume, export), Ctrl+E exports the current run, F6 toggles approval
+mode (screens/approval.py: the engine awaits the user's decision per tool call).
 """
 
 from __future__ import annotations
@@ -111,6 +115,9 @@ class SbteamApp(App[int]):
         Binding("ctrl+n", "new_task", "New task", priority=True),
         Binding("ctrl+b,f2", "toggle_files", "Files pane", priority=True),
         Binding("ctrl+s", "save_file", "Save file", priority=True),
+        Binding("f4", "history", "History", priority=True),
+        Binding("ctrl+e", "export", "Export run", show=False, priority=True),
+        Binding("f6", "toggle_approve", "Approval mode", show=False, priority=True),
         Binding("tab", "app.focus_next", "Next pane", show=False),
         Binding("ctrl+end,f3", "scroll_bottom", "Follow", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -125,6 +132,7 @@ class SbteamApp(App[int]):
         controller_factory: ControllerFactory | None = None,
         output_dir: Path | None = None,
         cursor_blink: bool = True,
+        approve: bool = False,
     ) -> None:
         super().__init__()
         self.config_error = settings if isinstance(settings, ConfigError) else None
@@ -141,6 +149,10 @@ class SbteamApp(App[int]):
         self.warming = False
         self.booted = asyncio.Event()
         self._quitting = False
+        self.approve_mode = approve
+        from tui.screens.approval import ApprovalBroker
+
+        self.approvals = ApprovalBroker(self)
 
     # -- layout -----------------------------------------------------------------
 
@@ -180,6 +192,7 @@ class SbteamApp(App[int]):
             sandbox_kind=settings.sandbox,
             max_messages=settings.max_messages,
             timeout=settings.timeout,
+            approve=self.approve_mode,
         )
         if demo:
             self.transcript.add_note(DEMO_HINT, "bold yellow")
@@ -229,6 +242,8 @@ class SbteamApp(App[int]):
             self.notify(f"Cannot load the engine: {exc}", severity="error", timeout=30)
             return
         ctrl = self.ctrl
+        ctrl.approve = self.approve_mode
+        ctrl.approver = self.approvals
         from tui.widgets.images import load as load_images
 
         await asyncio.to_thread(load_images)  # numpy/PIL via textual-image, off the event loop
@@ -280,16 +295,23 @@ class SbteamApp(App[int]):
     def _send(self, task: str) -> None:
         self.current_task = task
         self.run_state = "running"
-        self.status.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="")
+        self._reset_status()
         self._show_state()
         self._drive_run(task)
 
+    def _reset_status(self) -> None:
+        self.status.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="", cost=None,
+                        agent_tokens={}, resumed_from="")
+
     @work(exclusive=True, group="run", exit_on_error=False)
-    async def _drive_run(self, task: str, restart: bool = False) -> None:
-        """The one worker that starts (or restarts) a run and renders its events."""
+    async def _drive_run(self, task: str, restart: bool = False, resume_from: str = "") -> None:
+        """The one worker that starts (or restarts, or resumes) a run and renders its events."""
         ctrl = await self._controller()
         try:
-            run_id = await ctrl.restart() if restart else ctrl.start(task)
+            if resume_from:
+                run_id = await ctrl.resume(resume_from, task)
+            else:
+                run_id = await ctrl.restart() if restart else ctrl.start(task)
         except (ValueError, RuntimeError) as exc:
             self.run_state = "idle" if ctrl.state != "running" else "running"
             self._show_state()
@@ -330,6 +352,8 @@ class SbteamApp(App[int]):
                 timeout=event.timeout,
                 tokens_in=event.tokens_in,
                 tokens_out=event.tokens_out,
+                cost=event.cost,
+                agent_tokens=event.agent_tokens,
             )
         elif isinstance(event, TokenDelta | Message | ToolCall):
             if event.agent != "user" and event.agent != status.agent:
@@ -345,6 +369,7 @@ class SbteamApp(App[int]):
                 isolation=event.isolation,
                 model="DEMO" if event.demo else event.model,
                 demo=event.demo,
+                resumed_from=event.resumed_from,
             )
         elif isinstance(event, SandboxStatus):
             status.set(sandbox_kind=event.kind, isolation=event.isolation)
@@ -360,7 +385,10 @@ class SbteamApp(App[int]):
                 elapsed=event.elapsed or status.elapsed,
                 tokens_in=event.tokens_in or status.tokens_in,
                 tokens_out=event.tokens_out or status.tokens_out,
+                cost=event.cost if event.cost is not None else status.cost,
+                agent_tokens=event.agent_tokens or status.agent_tokens,
             )
+            self.approvals.close_all()
             self._show_state()
             label = REASON_LABELS.get(event.reason, event.reason.upper())
             if event.reason == "error":
@@ -383,13 +411,26 @@ class SbteamApp(App[int]):
         yield SystemCommand("Toggle files pane", "Show or hide the sandbox files (ctrl+b / f2)", self.action_toggle_files)
         yield SystemCommand("Save file", "Copy the selected sandbox file to ./sbteam-output (ctrl+s)", self.action_save_file)
         yield SystemCommand("Follow transcript", "Scroll to the end and keep following (ctrl+end / f3)", self.action_scroll_bottom)
+        yield SystemCommand("History", "Past runs: search, open read-only, resume, export (f4)", self.action_history)
+        yield SystemCommand("Export run as Markdown", "Transcript with code, outputs and images (ctrl+e, m)",
+                            lambda: self._export("md"))
+        yield SystemCommand("Export run as notebook", "The code cells that ran, with outputs, as .ipynb (ctrl+e, i)",
+                            lambda: self._export("ipynb"))
+        yield SystemCommand("Toggle approval mode", "Approve, edit or reject code before it runs (f6)",
+                            self.action_toggle_approve)
 
     def _send_from_editor(self) -> None:
         self._pane(TaskInput).action_submit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("stop", "restart", "new_task", "save_file", "toggle_files", "scroll_bottom"):
-            if self.config_error is not None or self.screen is not self.screen_stack[0]:
+        main_only = ("stop", "restart", "new_task", "save_file", "toggle_files", "scroll_bottom", "history",
+                     "export", "toggle_approve")
+        if action in main_only:
+            from tui.screens.approval import ApprovalScreen
+
+            if action in ("stop", "toggle_approve") and isinstance(self.screen, ApprovalScreen):
+                pass  # Esc stops the run while it waits for an approval; F6 turns the mode off
+            elif self.config_error is not None or self.screen is not self.screen_stack[0]:
                 return False  # let modals and the palette have their keys
         if action == "stop" and self.run_state not in ("running", "stopping"):
             return None
@@ -416,7 +457,7 @@ class SbteamApp(App[int]):
             return
         self.transcript.add_note("↻ restarted with the same task", "bold")
         self.run_state = "running"
-        self.status.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="")
+        self._reset_status()
         self._show_state()
         self._drive_run(self.current_task, restart=True)
 
@@ -441,7 +482,7 @@ class SbteamApp(App[int]):
         await self.transcript.clear()
         self.run_state = "idle"
         self.current_task = None
-        self.status.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="")
+        self._reset_status()
         task_input = self._pane(TaskInput)
         task_input.load_text("")
         task_input.focus()
@@ -458,6 +499,64 @@ class SbteamApp(App[int]):
             await self.preview.clear()
         self._show_state()
         self._refresh_files()
+
+    # -- history, resume, export, approval mode ----------------------------------------
+
+    def action_history(self) -> None:
+        """F4: past runs (search, open read-only, resume, export)."""
+        from tui.screens.history import HistoryScreen
+
+        assert self.settings is not None
+        self.push_screen(HistoryScreen(self.settings.runs_dir))
+
+    def resume_run(self, run_id: str, instruction: str) -> None:
+        """Called by the history's Resume: back to the main screen, then continue `run_id`."""
+        self._resume_from_history(run_id, instruction)
+
+    @work(exclusive=True, group="resume", exit_on_error=False)
+    async def _resume_from_history(self, run_id: str, instruction: str) -> None:
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        if self.run_state in ("running", "stopping"):
+            self.notify("A run is going: stop it (Esc) before resuming another one.", severity="warning")
+            return
+        self.current_task = instruction
+        self.transcript.add_note(f"↻ resuming run {run_id}: {instruction}", "bold")
+        self.run_state = "running"
+        self._reset_status()
+        self._show_state()
+        self._drive_run(instruction, resume_from=run_id)
+
+    def action_export(self) -> None:
+        """Ctrl+E: export the current (or last) run as Markdown or a notebook."""
+        if not self.run_id:
+            self.notify("No run yet: start one, or export a past run from the history (f4).", severity="warning")
+            return
+        from tui.screens.history import ExportModal
+
+        self.push_screen(ExportModal(self.run_id), lambda fmt: self._export(fmt) if fmt else None)
+
+    def _export(self, fmt: str) -> None:
+        from tui.screens.history import export_and_notify
+
+        if not self.run_id or self.settings is None:
+            self.notify("No run to export yet.", severity="warning")
+            return
+        self.run_worker(export_and_notify(self, self.settings.runs_dir, self.run_id, fmt), group="export")
+
+    def action_toggle_approve(self) -> None:
+        """F6: approval mode on/off (on: each run_code/write_file/install_package waits for you)."""
+        self.approve_mode = not self.approve_mode
+        if self.ctrl is not None:
+            self.ctrl.approve = self.approve_mode
+        self.status.set(approve=self.approve_mode)
+        running = self.run_state in ("running", "stopping")
+        if self.approve_mode:
+            when = " from the next run" if running else ""
+            self.notify(f"Approval mode on{when}: code waits for approve / edit / reject.", timeout=5)
+        else:
+            self.approvals.approve_all()
+            self.notify("Approval mode off: code runs without asking.", timeout=5)
 
     def action_toggle_files(self) -> None:
         side = self.query_one("#side")
@@ -539,13 +638,13 @@ class SbteamApp(App[int]):
 
 
 def run_app(
-    settings: Settings | ConfigError, *, task: str | None = None, autostart: bool = False
+    settings: Settings | ConfigError, *, task: str | None = None, autostart: bool = False, approve: bool = False
 ) -> int:
     """Build and run the app; returns the process exit code (2 for bad configuration)."""
     from tui.widgets.images import detect
 
     detect()  # image support must be asked before Textual owns the terminal
-    app = SbteamApp(settings, task=task, autostart=autostart)
+    app = SbteamApp(settings, task=task, autostart=autostart, approve=approve)
     result = app.run()
     if isinstance(settings, ConfigError):
         return 2

@@ -26,6 +26,7 @@ def _app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", help="pre-fill the task and start it at once")
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
     parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--approve", action="store_true", help="approve each run_code/install/write (F6 toggles)")
     return parser
 
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         settings_or_error = error
     from tui.app import run_app
 
-    return run_app(settings_or_error, task=args.task, autostart=bool(args.task))
+    return run_app(settings_or_error, task=args.task, autostart=bool(args.task), approve=args.approve)
 
 
 def _offline_command(argv: list[str]) -> int:

@@ -1,14 +1,18 @@
 """A stand-in for `team.run.RunController` that replays a scripted run.
 
 Same surface as the real controller (state, start/events/stop/restart,
-files), so the TUI can be driven deterministically: fixed run ids
-(`run-001`, `run-002`, …), fixed times in the events, and files served from a
-host folder (`files_dir`) that becomes visible as the script announces them.
+resume, approve/approver, cost, files), so the TUI can be driven
+deterministically: fixed run ids (`run-001`, `run-002`, …), fixed times in the
+events, and files served from a host folder (`files_dir`) that becomes visible
+as the script announces them. With `record=True` it writes run records like the
+real one (events.jsonl, files/, run.json, state.json); `write_record` builds a
+record with fixed content for history tests and snapshots.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import shutil
@@ -19,6 +23,8 @@ from typing import Any
 
 from team.config import Settings
 from team.events import (
+    ApprovalDecided,
+    ApprovalRequested,
     Event,
     FilesChanged,
     Handoff,
@@ -34,6 +40,8 @@ from team.events import (
 )
 
 CSV_ROWS = 100
+NEEDS_APPROVAL = ("run_code", "install_package", "write_file")
+FIXED_STARTED = "2025-01-02T09:30:00"
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,8 @@ class FakeController:
         isolation: str = "bwrap",
         warm_delay: float = 0.0,
         all_files_visible: bool = False,
+        record: bool = False,
+        cost: float | None = None,
     ) -> None:
         self.settings = settings
         self.demo = settings.is_demo
@@ -187,6 +197,17 @@ class FakeController:
         self._all_visible = all_files_visible
         self.calls: list[str] = []
         self.closed = False
+        self.record = record
+        self._cost = cost
+        self.approve = False
+        self.approver: Any = None
+        self.decisions: list[tuple[str, str, Any]] = []  # (call_id, decision, detail)
+        self.resumed: list[tuple[str, str]] = []  # (run_id, instruction)
+        self._approving = False
+
+    @property
+    def cost(self) -> float | None:
+        return self._cost
 
     async def warm_up(self) -> None:
         self.calls.append("warm_up")
@@ -194,42 +215,82 @@ class FakeController:
         self.isolation = self._isolation
 
     def start(self, task: str) -> str:
+        self.calls.append("start")
+        return self._launch(task)
+
+    async def resume(self, run_id: str, instruction: str) -> str:
+        if not instruction.strip():
+            raise ValueError("the instruction is empty")
+        self.calls.append("resume")
+        self.resumed.append((run_id, instruction))
+        return self._launch(instruction, resumed_from=run_id)
+
+    def _launch(self, task: str, resumed_from: str = "") -> str:
         if not task.strip():
             raise ValueError("the task is empty")
         if self.state in ("running", "stopping"):
             raise RuntimeError("a run is already going")
-        self.calls.append("start")
         self._runs += 1
         self.run_id = f"run-{self._runs:03d}"
         self.task = task
         self.state = "running"
         self._stop_requested = False
         self._queue = asyncio.Queue()
-        self._player = asyncio.create_task(self._play(self.run_id, task, self._queue))
+        self._player = asyncio.create_task(self._play(self.run_id, task, self._queue, resumed_from))
         return self.run_id
 
-    async def _play(self, run_id: str, task: str, queue: asyncio.Queue[Event]) -> None:
+    async def _play(self, run_id: str, task: str, queue: asyncio.Queue[Event], resumed_from: str = "") -> None:
         seq = 0
+        approve = self.approve  # read once per run, like the engine
+        rejected: dict[str, str] = {}  # call_id -> reason
+        edited: set[str] = set()
 
         def put(event: Event) -> None:
             nonlocal seq
             seq += 1
+            if self._cost is not None and isinstance(event, Progress | RunFinished):
+                event = dataclasses.replace(
+                    event, cost=self._cost, agent_tokens={"Planner": [event.tokens_in, event.tokens_out]}
+                )
+            if self.record:
+                self._record(run_id, event)
             queue.put_nowait(event)
 
         put(RunStarted(run_id=run_id, task=task, model=self.model_label, demo=self.demo, sandbox=self.sandbox_kind,
-                       isolation=self.isolation, max_messages=30, timeout=600.0))
+                       isolation=self.isolation, max_messages=30, timeout=600.0, resumed_from=resumed_from,
+                       approve=approve))
         put(SandboxStatus(run_id=run_id, state="ready", kind=self.sandbox_kind, isolation=self.isolation))
         try:
             for event in self.script(run_id, task):
                 await asyncio.sleep(self.delay)
                 if self._stop_requested and isinstance(event, Handoff | Message):
                     break  # graceful stop: takes effect at the end of a turn
+                call_id = getattr(event, "call_id", "")
+                if call_id in rejected and isinstance(event, SandboxOutput | FilesChanged):
+                    continue  # rejected code never ran
+                if isinstance(event, ToolResult) and call_id in rejected:
+                    event = dataclasses.replace(
+                        event, is_error=True, images=[],
+                        content=f"❌ the user rejected this {event.name}: {rejected[call_id] or 'no reason given'}",
+                    )
+                elif isinstance(event, ToolResult) and call_id in edited:
+                    event = dataclasses.replace(
+                        event, content=event.content + "\n(note: the user edited the arguments before they were used)"
+                    )
                 if isinstance(event, FilesChanged):
                     self.visible.update(event.added + event.changed)
                     self.visible.difference_update(event.removed)
                 if isinstance(event, RunFinished):
                     self.state = "finished"
+                    if self.record:
+                        self._save_files(run_id)
                 put(event)
+                if isinstance(event, ToolCall) and approve and event.name in NEEDS_APPROVAL:
+                    decision, detail = await self._ask(event, put)
+                    if decision == "reject":
+                        rejected[event.call_id] = str(detail or "")
+                    elif decision == "edit":
+                        edited.add(event.call_id)
                 if isinstance(event, RunFinished):
                     return
             self.state = "finished"
@@ -237,6 +298,40 @@ class FakeController:
         except asyncio.CancelledError:
             self.state = "finished"
             put(RunFinished(run_id=run_id, reason="stopped", message="cancelled", elapsed=1.0))
+
+    async def _ask(self, call: ToolCall, put: Any) -> tuple[str, Any]:
+        """Approval mode, like the engine: ApprovalRequested, await the approver, ApprovalDecided."""
+        put(ApprovalRequested(run_id=call.run_id, agent=call.agent, call_id=call.call_id, name=call.name,
+                              arguments=call.arguments))
+        if self.approver is None:
+            decision: tuple[str, Any] = ("reject", "nobody is there to approve it")
+        else:
+            self._approving = True
+            try:
+                decision = await self.approver(call.agent, call.call_id, call.name, dict(call.arguments))
+            finally:
+                self._approving = False
+        kind = decision[0] if decision[0] in ("approve", "edit", "reject") else "reject"
+        self.decisions.append((call.call_id, kind, decision[1]))
+        put(ApprovalDecided(run_id=call.run_id, call_id=call.call_id, decision=kind,
+                            reason=str(decision[1] or "") if kind == "reject" else ""))
+        return kind, decision[1]
+
+    def _record(self, run_id: str, event: Event) -> None:
+        folder = self.settings.runs_dir / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "events.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(event.to_json() + "\n")
+
+    def _save_files(self, run_id: str) -> None:
+        folder = self.settings.runs_dir / run_id
+        for rel in sorted(self.visible):
+            source = self.files_dir / rel
+            if source.is_file():
+                (folder / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, folder / "files" / rel)
+        (folder / "state.json").write_text("{}")
+        (folder / "run.json").write_text(json.dumps({"run_id": run_id, "task": self.task, "started": FIXED_STARTED}))
 
     async def events(self) -> AsyncIterator[Event]:
         queue = self._queue
@@ -254,7 +349,7 @@ class FakeController:
             return
         self.state = "stopping"
         self._stop_requested = True
-        if force and self._player is not None:
+        if (force or self._approving) and self._player is not None:  # the engine cancels a waiting approver
             self._player.cancel()
             await asyncio.gather(self._player, return_exceptions=True)
 
@@ -303,3 +398,41 @@ class FakeController:
             return target
 
         return await asyncio.to_thread(copy)
+
+
+def write_record(
+    runs_dir: Path,
+    run_id: str,
+    task: str,
+    *,
+    files_dir: Path | None = None,
+    files: tuple[str, ...] = ("data_points.csv", "data_stats.json", "analysis.py"),
+    started: str = FIXED_STARTED,
+    reason: str = "terminate",
+    cost: float | None = None,
+    resumable: bool = True,
+    script: Any = short_script,
+) -> Path:
+    """A run record with fixed content (ids, times, files), as the engine writes it."""
+    folder = Path(runs_dir) / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    events: list[Event] = [
+        RunStarted(run_id=run_id, task=task, model="DEMO", demo=True, sandbox="local", isolation="bwrap",
+                   max_messages=30, timeout=600.0)
+    ]
+    for event in script(run_id, task):
+        if isinstance(event, RunFinished):
+            event = dataclasses.replace(event, reason=reason, cost=cost, tokens_in=1200, tokens_out=340,
+                                        agent_tokens={"Planner": [800, 200], "CodeAgent": [400, 140]})
+        events.append(event)
+    with (folder / "events.jsonl").open("w", encoding="utf-8") as fh:
+        for seq, event in enumerate(events, 1):
+            fh.write(dataclasses.replace(event, seq=seq, ts=seq * 0.1).to_json() + "\n")
+    if files_dir is not None:
+        for rel in files:
+            (folder / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(files_dir / rel, folder / "files" / rel)
+    if resumable:
+        (folder / "state.json").write_text("{}")
+    (folder / "run.json").write_text(json.dumps({"run_id": run_id, "task": task, "started": started}))
+    return folder

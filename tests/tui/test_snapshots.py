@@ -59,3 +59,63 @@ def test_preview(snap_compare, make_app, path: str):
         await _settle(pilot)
 
     assert snap_compare(make_app(all_files_visible=True), terminal_size=SIZE, run_before=run_before)
+
+
+def _history_records(settings, files_dir) -> None:
+    from tests.tui.fake_controller import write_record
+
+    tasks = (
+        ("20250102-093000-abc123", "Plot a histogram of 100 random points", "terminate", None),
+        ("20250103-101500-def456", "Summarise sales.csv by region and month", "stopped", 0.0123),
+        ("20250104-120000-0a1b2c", "Find outliers in the sensor data", "max_messages", 0.0),
+    )
+    for i, (run_id, task, reason, cost) in enumerate(tasks):
+        write_record(settings.runs_dir, run_id, task, files_dir=files_dir, started=f"2025-01-0{i + 2}T09:30:00",
+                     reason=reason, cost=cost, resumable=reason != "terminate")
+
+
+def test_history_screen(snap_compare, make_app, settings, files_dir):
+    from tui.screens.history import HistoryScreen
+
+    _history_records(settings, files_dir)
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: app.ctrl is not None and not app.warming)
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_history_run_view(snap_compare, make_app, settings, files_dir):
+    from tui.screens.history import HistoryScreen, RunViewScreen
+
+    _history_records(settings, files_dir)
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: app.ctrl is not None and not app.warming)
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen) and app.screen.loaded)
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_approval_dialog(snap_compare, make_app):
+    from tests.tui.fake_controller import RUN_CODE
+    from tui.screens.approval import ApprovalScreen
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: app.ctrl is not None and not app.warming)
+        app.action_toggle_approve()
+        app.push_screen(ApprovalScreen("CodeAgent", "run_code", {"code": RUN_CODE}))
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)

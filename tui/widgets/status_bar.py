@@ -35,6 +35,30 @@ def _tokens(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
 
 
+def cost_label(cost: float | None, demo: bool = False) -> str:
+    """"$0" for DEMO (it costs nothing), "—" when the model's price is unknown."""
+    if cost is None:
+        return "$0" if demo else "—"
+    if cost == 0:
+        return "$0"
+    from team.cost import format_cost
+
+    return format_cost(cost)
+
+
+def short_id(run_id: str) -> str:
+    """`20250102-093000-abc123` → `093000-abc123` (the date is in the history)."""
+    parts = run_id.split("-")
+    if len(parts) >= 3 and parts[0].isdigit() and len(parts[0]) == 8:
+        return "-".join(parts[1:])
+    return run_id
+
+
+def agent_tokens_text(agent_tokens: dict[str, list[int]]) -> str:
+    """`Planner 1.2k↑ 300↓ · CodeAgent …` (per-agent usage)."""
+    return " · ".join(f"{agent} {_tokens(v[0])}↑ {_tokens(v[1])}↓" for agent, v in agent_tokens.items() if len(v) >= 2)
+
+
 def _bar(value: int, total: int, width: int = 8) -> str:
     if total <= 0:
         return "▱" * width
@@ -43,7 +67,7 @@ def _bar(value: int, total: int, width: int = 8) -> str:
 
 
 class StatusBar(Static):
-    """Run state, agent, message/time limits, tokens, model and sandbox in one line."""
+    """Run state (continuation, approval mode), agent, limits, tokens and cost, model and sandbox."""
 
     DEFAULT_CSS = """
     StatusBar {
@@ -69,6 +93,10 @@ class StatusBar(Static):
         self.demo = False
         self.sandbox_kind = ""
         self.isolation = "unknown"
+        self.cost: float | None = None
+        self.agent_tokens: dict[str, list[int]] = {}
+        self.resumed_from = ""
+        self.approve = False
         self._elapsed_at: float | None = None  # monotonic time `elapsed` was last set while running
 
     def on_mount(self) -> None:
@@ -108,6 +136,11 @@ class StatusBar(Static):
             style = STATE_STYLES["error"]
         text.append("● ", style)
         text.append(self.state_label, style)
+        if self.resumed_from:
+            text.append(f"  ↻ continues {short_id(self.resumed_from)}", "bold cyan")
+        if self.approve:
+            text.append("  ")
+            text.append(" APPROVE ", "bold black on cyan")
         if self.agent:
             text.append(*sep)
             text.append(self.agent, "bold")
@@ -117,7 +150,8 @@ class StatusBar(Static):
         text.append(*sep)
         text.append(f"{self.shown_elapsed():.0f}s/{self.timeout:.0f}s")
         text.append(*sep)
-        text.append(f"tok {_tokens(self.tokens_in)}↑ {_tokens(self.tokens_out)}↓")
+        text.append(f"tok {_tokens(self.tokens_in)}↑ {_tokens(self.tokens_out)}↓ ")
+        text.append(cost_label(self.cost, self.demo), "bold green" if self.cost else "")
         text.append(*sep)
         if self.demo:
             text.append(" DEMO ", "bold black on yellow")
@@ -133,6 +167,9 @@ class StatusBar(Static):
 
     def refresh_bar(self) -> None:
         self.update(self.build())
+        tip = agent_tokens_text(self.agent_tokens).replace(" · ", "\n") or None
+        if tip != self.tooltip:
+            self.tooltip = tip  # per-agent tokens on hover
 
     @property
     def plain(self) -> str:

@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Label, Static
 
 from team.events import (
+    ApprovalDecided,
     Event,
     Handoff,
     Message,
@@ -35,7 +36,7 @@ from team.events import (
     ToolResult,
 )
 from tui.widgets.images import fit, make_image
-from tui.widgets.status_bar import REASON_LABELS
+from tui.widgets.status_bar import REASON_LABELS, agent_tokens_text, cost_label
 
 MAX_MOUNTED = 150
 THUMB_WIDTH = 40  # cells
@@ -357,16 +358,29 @@ class Transcript(VerticalScroll):
             style = "bold red" if ev.state == "error" else "yellow"
             self.add_note(f"⚠ sandbox {ev.state}: {ev.detail}".rstrip(": "), style)
 
+    def _ev_approval_decided(self, ev: ApprovalDecided) -> None:
+        if ev.decision == "reject":
+            self.add_note(f"✗ rejected by you: {ev.reason or 'no reason given'}", "bold red")
+        else:
+            self.add_note("✓ approved by you" + (" (edited)" if ev.decision == "edit" else ""), "green")
+
     def _ev_run_started(self, ev: RunStarted) -> None:
         model = "DEMO" if ev.demo else ev.model
-        self._queued.append(
-            Static(f"run {ev.run_id} · {model} · {ev.sandbox}/{ev.isolation}", classes="item run-line")
-        )
+        line = f"run {ev.run_id} · {model} · {ev.sandbox}/{ev.isolation}"
+        if ev.resumed_from:
+            line += f" · ↻ continues {ev.resumed_from}"
+        if ev.approve:
+            line += " · approval mode"
+        self._queued.append(Static(line, classes="item run-line"))
 
     def _ev_run_finished(self, ev: RunFinished) -> None:
         label = REASON_LABELS.get(ev.reason, ev.reason.upper())
         text = Text(f"■ finished: {label}", style="bold red" if ev.reason == "error" else "bold")
         text.append(f" · {ev.messages} messages · {ev.elapsed:.0f} s", style="dim")
+        if ev.cost is not None:
+            text.append(f" · {cost_label(ev.cost)}", style="dim")
+        if ev.agent_tokens:
+            text.append(f"\ntokens: {agent_tokens_text(ev.agent_tokens)}", style="dim")
         if ev.message:
             text.append(f"\n{ev.message}", style="red" if ev.reason == "error" else "")
         self._queued.append(Static(text, classes="item run-line finished"))

@@ -1,0 +1,222 @@
+"""Approval mode: before `run_code`, `write_file` or `install_package` runs, the
+user sees it and approves it, edits it, or rejects it with a reason the model is told.
+
+The engine awaits `ApprovalBroker.__call__` inside the tool call, so the broker
+never blocks the UI: it pushes an `ApprovalScreen` (through the app's message
+queue) and awaits an `asyncio.Future` that the screen's dismiss callback
+resolves. If the engine cancels the wait (Esc stop, timeout), or the run
+finishes, the screen closes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static, TextArea
+
+Decision = tuple[str, Any]  # ("approve", None) | ("edit", {arg: new}) | ("reject", reason)
+
+# tool → (the argument the user may edit, its lexer)
+EDITABLE: dict[str, tuple[str, str]] = {
+    "run_code": ("code", "python"),
+    "write_file": ("content", "text"),
+    "install_package": ("package_name", "text"),
+}
+SYNTAX_THEME = "monokai"
+
+
+def _lexer_for(name: str, args: dict[str, Any]) -> str:
+    if name == "write_file":
+        from tui.widgets.preview import LEXERS, extension
+
+        return LEXERS.get(extension(str(args.get("file_path", ""))), "text")
+    return EDITABLE.get(name, ("", "json"))[1]
+
+
+class ApprovalScreen(ModalScreen[Decision]):
+    """Shows one tool call; dismisses with the decision tuple the engine expects."""
+
+    BINDINGS = [
+        Binding("a", "approve", "Approve"),
+        Binding("ctrl+enter", "approve", "Approve", show=False, priority=True),
+        Binding("e", "edit", "Edit"),
+        Binding("r", "reject", "Reject"),
+    ]
+
+    DEFAULT_CSS = """
+    ApprovalScreen { align: center middle; }
+    ApprovalScreen > Vertical {
+        width: 110; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $warning; padding: 0 1; background: $surface;
+    }
+    ApprovalScreen #approval-title { text-style: bold; margin-bottom: 1; }
+    ApprovalScreen #approval-code { height: auto; max-height: 24; border: round $panel-lighten-2; }
+    ApprovalScreen #approval-editor { height: 18; }
+    ApprovalScreen #approval-reason { margin-top: 1; }
+    ApprovalScreen Horizontal { height: auto; align-horizontal: center; margin-top: 1; }
+    ApprovalScreen Button { margin: 0 1; }
+    ApprovalScreen #approval-hint { color: $text-muted; text-align: center; }
+    """
+
+    def __init__(self, agent: str, name: str, arguments: dict[str, Any]) -> None:
+        super().__init__()
+        self.agent = agent
+        self.tool = name
+        self.arguments = dict(arguments)
+        field = EDITABLE.get(name, ("", ""))[0]
+        self.field = field if field in arguments else ""  # the argument the user may edit
+        self.original = str(arguments.get(self.field, "")) if self.field else ""
+        self.editing = False
+        self.decided = False
+
+    def compose(self) -> ComposeResult:
+        title = Text("⏸ ", style="bold yellow")
+        title.append(self.agent, style="bold")
+        title.append(" wants to ")
+        title.append(self.tool, style="bold cyan")
+        if self.tool == "write_file" and "file_path" in self.arguments:
+            title.append(f" → {self.arguments['file_path']}", style="bold")
+        title.append(" — approve, edit or reject it")
+        with Vertical():
+            yield Static(title, id="approval-title")
+            with VerticalScroll(id="approval-code"):
+                yield Static(self._syntax())
+            if self.field:
+                editor = TextArea(
+                    self.original,
+                    id="approval-editor",
+                    soft_wrap=self.tool != "run_code",
+                    tab_behavior="focus",
+                    show_line_numbers=self.tool == "run_code",
+                    theme="monokai",
+                )
+                editor.display = False
+                yield editor
+            yield Input(placeholder="reason for rejecting (optional; the model is told)", id="approval-reason")
+            with Horizontal():
+                yield Button("Approve · a", id="approve", variant="success")
+                if self.field:
+                    yield Button("Edit · e", id="edit", variant="primary")
+                yield Button("Reject · r", id="reject", variant="error")
+            yield Static("Esc stops the run", id="approval-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#approve", Button).focus()
+        blink = getattr(self.app, "cursor_blink", True)
+        for widget in self.query("TextArea, Input"):
+            widget.cursor_blink = blink  # type: ignore[attr-defined]
+
+    def _syntax(self) -> Syntax:
+        if self.field:
+            return Syntax(self.original, _lexer_for(self.tool, self.arguments), theme=SYNTAX_THEME,
+                          line_numbers=self.tool == "run_code", word_wrap=True)
+        shown = json.dumps(self.arguments, ensure_ascii=False, indent=2)
+        return Syntax(shown, "json", theme=SYNTAX_THEME, word_wrap=True)
+
+    @property
+    def editor(self) -> TextArea:
+        return self.query_one("#approval-editor", TextArea)
+
+    def action_edit(self) -> None:
+        """Swap the highlighted view for an editable one (Approve then uses the edit)."""
+        if not self.field:
+            return
+        self.editing = True
+        self.query_one("#approval-code").display = False
+        editor = self.editor
+        editor.display = True
+        editor.focus()
+        self.query_one("#approve", Button).label = "Approve edited · ctrl+enter"
+
+    def decision(self) -> Decision:
+        """What Approve means now: the edit when the text changed, else a plain approve."""
+        if self.editing:
+            text = self.editor.text
+            if self.tool == "install_package":
+                text = text.strip()
+            if text != self.original:
+                return "edit", {self.field: text}
+        return "approve", None
+
+    def action_approve(self) -> None:
+        self._decide(self.decision())
+
+    def action_reject(self) -> None:
+        self._decide(("reject", self.query_one("#approval-reason", Input).value.strip()))
+
+    def _decide(self, decision: Decision) -> None:
+        if not self.decided and self.app.screen is self:
+            self.decided = True
+            self.dismiss(decision)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        {"approve": self.action_approve, "edit": self.action_edit, "reject": self.action_reject}[
+            event.button.id or "reject"
+        ]()
+
+    @on(Input.Submitted, "#approval-reason")
+    def _reason_submitted(self) -> None:
+        self.action_reject()
+
+    def on_screen_resume(self) -> None:
+        if self.decided:  # closed by the run while another screen was on top
+            self.dismiss(("reject", "the run ended"))
+
+
+class ApprovalBroker:
+    """The controller's `approver`: one modal per tool call, awaited without blocking."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.open: list[ApprovalScreen] = []
+        self._futures: dict[int, asyncio.Future[Decision]] = {}
+
+    async def __call__(self, agent: str, call_id: str, name: str, args: dict[str, Any]) -> Decision:
+        if not getattr(self.app, "approve_mode", True):
+            return "approve", None  # switched off during the run
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        screen = ApprovalScreen(agent, name, args)
+
+        def dismissed(result: Decision | None) -> None:
+            if not future.done():
+                future.set_result(result or ("reject", "no decision"))
+
+        self.open.append(screen)
+        self._futures[id(screen)] = future
+        self.app.call_later(self.app.push_screen, screen, dismissed)
+        try:
+            return await future
+        finally:
+            self.open.remove(screen)
+            self._futures.pop(id(screen), None)
+            self._close(screen)
+
+    def _close(self, screen: ApprovalScreen) -> None:
+        if screen.decided:
+            return
+        screen.decided = True
+        if screen.is_attached and self.app.screen is screen:
+            screen.dismiss(("reject", "the run ended"))
+        # else: not shown yet or under another screen: it closes itself when it resumes
+
+    def approve_all(self) -> None:
+        """Approval mode was switched off: whatever waits is approved."""
+        for screen in list(self.open):
+            future = self._futures.get(id(screen))
+            if future is not None and not future.done():
+                future.set_result(("approve", None))
+
+    def close_all(self) -> None:
+        """The run is over: no dialog may wait for it any more."""
+        for screen in list(self.open):
+            self._close(screen)
