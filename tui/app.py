@@ -95,12 +95,20 @@ def _import_engine() -> None:
                 raise
 
 
-def default_controller(settings: Settings) -> Any:
+def default_controller(settings: Settings, session: Any = None) -> Any:
     """Build the real `RunController` (imports the engine; call it off the event loop)."""
     _import_engine()
     from team.run import RunController
 
-    return RunController(settings)
+    return RunController(settings, session=session)
+
+
+def _new_session(settings: Settings) -> Any:
+    """The sandbox session alone: it needs the sandbox SDKs (~1.3 s to import), not
+    AutoGen (~2.3 s), so the kernel can start while the rest of the engine loads."""
+    from team.session import CodeSession
+
+    return CodeSession(settings)
 
 
 class SbteamApp(App[int]):
@@ -235,7 +243,12 @@ class SbteamApp(App[int]):
         self.warming = True
         self._show_state()
         try:
-            self.ctrl = await asyncio.to_thread(self.controller_factory, self.settings)
+            if self.controller_factory is default_controller:
+                session = await asyncio.to_thread(_new_session, self.settings)
+                session.warm_up()  # starts the kernel now; ctrl.warm_up() below awaits the same task
+                self.ctrl = await asyncio.to_thread(default_controller, self.settings, session)
+            else:
+                self.ctrl = await asyncio.to_thread(self.controller_factory, self.settings)
         except Exception as exc:
             self.warming = False
             self._show_state()
