@@ -16,7 +16,7 @@ import pytest
 from team.sandbox.local import LocalSandbox
 
 REPO = Path(__file__).resolve().parents[1]
-CYCLES = 10  # 20 took ~30 s on 2 cores; 10 keeps the whole suite under a minute
+CYCLES = 20  # what issue 3 asks for; ~1 s a cycle
 
 
 def _processes_mentioning(markers: list[str]) -> list[psutil.Process]:
