@@ -58,6 +58,13 @@ class Turn:
     messages: Sequence[LLMMessage]
     tool_names: list[str]
 
+    def last_user_text(self) -> str:
+        """The newest message from the user (the task, or a resume instruction)."""
+        for message in reversed(self.messages):
+            if getattr(message, "source", "") == "user":
+                return str(message.content)
+        return ""
+
     def tool_results(self) -> list[str]:
         """Contents of every tool result in this agent's context, oldest first."""
         found = []

@@ -156,12 +156,8 @@ async def test_approval_approve_edit_reject(settings):
 
 def _resumable(turn: Turn):
     """First run: CodeAgent writes a file; the Planner stalls until it is told 'finish'."""
-    last_user = ""
-    for message in turn.messages:
-        if getattr(message, "source", "") == "user":
-            last_user = str(message.content)
     if turn.agent == "Planner":
-        if "finish" in last_user:
+        if "finish" in turn.last_user_text():
             return Say("Continuing as asked. TERMINATE")
         if turn.index == 0:
             return Call("transfer_to_codeagent")

@@ -264,12 +264,8 @@ async def test_approval_mode_off_mid_run_approves_without_asking(make_app):
 def _engine_script(turn):
     from team.scripted import Call, Say
 
-    last_user = ""
-    for message in turn.messages:
-        if getattr(message, "source", "") == "user":
-            last_user = str(message.content)
     if turn.agent == "Planner":
-        if "finish" in last_user:
+        if "finish" in turn.last_user_text():
             return Say("Continuing as asked. TERMINATE")
         return Call("transfer_to_codeagent") if turn.index == 0 else Say("All done. TERMINATE")
     if turn.agent == "CodeAgent" and turn.index == 0:

@@ -26,6 +26,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static, Tree
 
 from team.events import TokenDelta
+from tui.screens.choice import ChoiceModal
 from tui.widgets.file_tree import FileTree
 from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
 from tui.widgets.status_bar import REASON_LABELS, _tokens, cost_label
@@ -377,7 +378,7 @@ class ResumeModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ExportModal(ModalScreen[str | None]):
+class ExportModal(ChoiceModal):
     """Ctrl+E: export the current (or last) run as Markdown or a notebook."""
 
     BINDINGS = [
@@ -385,31 +386,11 @@ class ExportModal(ModalScreen[str | None]):
         Binding("i", "choose('ipynb')", "Notebook"),
         Binding("escape", "choose(None)", "Cancel"),
     ]
-
-    DEFAULT_CSS = """
-    ExportModal { align: center middle; }
-    ExportModal > Vertical {
-        width: 64; height: auto; border: thick $primary; padding: 1 2; background: $surface;
-    }
-    ExportModal Horizontal { height: auto; align-horizontal: center; margin-top: 1; }
-    ExportModal Button { margin: 0 1; }
-    """
+    CHOICES = [("m", "md", "Markdown", "primary"), ("i", "ipynb", "Notebook", "primary")]
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(f"Export run {self.run_id} (written next to its record)")
-            with Horizontal():
-                yield Button("Markdown · m", id="md", variant="primary")
-                yield Button("Notebook · i", id="ipynb", variant="primary")
-                yield Button("Cancel · esc", id="cancel")
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(None if event.button.id == "cancel" else event.button.id)
-
-    def action_choose(self, fmt: str | None) -> None:
-        self.dismiss(fmt)
+    def question(self) -> str:
+        return f"Export run {self.run_id} (written next to its record)"
