@@ -16,6 +16,7 @@ from typing import TextIO
 
 from . import events as ev
 from .config import Settings
+from .cost import format_cost
 
 AGENT_COLOURS = {"Planner": "35", "CodeAgent": "36", "AnalystAgent": "33", "user": "32"}
 
@@ -90,7 +91,8 @@ class TranscriptPrinter:
                 "\n"
                 + self._c(
                     f"🏁 finished: {event.reason.upper()}{detail} · {event.messages} messages · "
-                    f"{event.elapsed:.1f} s · tokens {event.tokens_in}/{event.tokens_out}",
+                    f"{event.elapsed:.1f} s · tokens {event.tokens_in}/{event.tokens_out} · "
+                    f"cost {format_cost(event.cost)}",
                     "1" if event.reason == "terminate" else "31",
                 )
                 + "\n"

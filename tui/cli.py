@@ -156,6 +156,7 @@ def _offline_command(argv: list[str]) -> int:
         print(path)
         return 0
     if command == "history":
+        from team.cost import format_cost
         from team.history import list_runs
 
         runs = list_runs(settings.runs_dir, args.search)
@@ -164,7 +165,8 @@ def _offline_command(argv: list[str]) -> int:
             return 0
         for run in runs:
             task = " ".join(run.task.split())[:60]
-            print(f"{run.run_id}  {run.reason:<12} {run.duration:7.1f} s  {len(run.files):3} files  {task}")
+            cost = format_cost(run.cost)
+            print(f"{run.run_id}  {run.reason:<12} {run.duration:7.1f} s  {len(run.files):3} files  {cost:>8}  {task}")
         return 0
     from team.batch import read_tasks, run_batch, summary_table
 
