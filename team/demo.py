@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 
 from .scripted import Call, Reply, Say, ScriptedChatCompletionClient, Turn
 
@@ -291,9 +290,5 @@ class DemoScript:
 
 def demo_client(lang: str = "zh", pace: float = 0.0) -> ScriptedChatCompletionClient:
     """A fresh scripted client for one DEMO run."""
-    return ScriptedChatCompletionClient(DemoScript(lang), pace=pace, model="DEMO")
+    return ScriptedChatCompletionClient(DemoScript(lang), pace=pace)
 
-
-def numbers_in(text: str) -> list[float]:
-    """Every decimal number in a text (tests use it to check the analysis is real)."""
-    return [float(x) for x in re.findall(r"-?\d+\.\d+", text)]

@@ -23,8 +23,8 @@ from .model import (
     build_model_client,
     classify_model_error,
     looks_like_text_tool_call,
-    scrub,
 )
+from .redact import scrub
 
 if TYPE_CHECKING:
     from .sandbox.base import Sandbox

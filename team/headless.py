@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -174,7 +176,10 @@ async def run_headless(
         stoppers.add(task_)
         task_.add_done_callback(stoppers.discard)
 
-    with contextlib.suppress(NotImplementedError, RuntimeError):
+    # asyncio signal handlers exist on POSIX and in the main thread only; elsewhere
+    # Ctrl+C falls back to KeyboardInterrupt, which the CLI maps to exit 130.
+    trap_sigint = os.name == "posix" and threading.current_thread() is threading.main_thread()
+    if trap_sigint:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     reason: str | None = None
     try:
@@ -216,7 +221,7 @@ async def run_headless(
                 with contextlib.suppress(BaseException):
                     await stopper
         finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            if trap_sigint:
                 loop.remove_signal_handler(signal.SIGINT)
     if interrupted:
         return 130

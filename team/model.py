@@ -17,6 +17,8 @@ import re
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .redact import scrub
+
 if TYPE_CHECKING:
     from autogen_core.models import ChatCompletionClient
 
@@ -170,14 +172,6 @@ def build_model_client(settings: Settings) -> ChatCompletionClient:
 _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(?::\s.*)?$")
 _STATUS = re.compile(r"error code:\s*(\d{3})")
 _MODEL_IN_MSG = re.compile(r"model[`'\" ]+([^`'\"\s]+)[`'\"]")
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{2})[A-Za-z0-9_\-*]{6,}")
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace every secret (and anything shaped like an OpenAI key) with `***`."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _KEYLIKE.sub(r"\1***", text)
 
 
 def _error_text(error: BaseException | str) -> str:

@@ -4,9 +4,10 @@ Each event is written and flushed the moment it is emitted, so a SIGKILLed app
 loses nothing it already showed (the OS keeps flushed data of a dead process;
 we don't fsync per line: that protects against power loss, not crashes, at a
 cost of milliseconds per token). Writes are tiny and stay on the event loop so
-the file keeps the events' order. Every line is scrubbed of the configured
-secrets. A full disk does not stop the run: recording is switched off and the
-caller is told once.
+the file keeps the events' order. Events arrive scrubbed of the configured
+secrets (the controller scrubs each once, for screen and file alike); the
+other files are scrubbed here. A full disk does not stop the run: recording
+is switched off and the caller is told once.
 """
 
 from __future__ import annotations
@@ -17,13 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .events import Event
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+from .redact import scrub
 
 
 class RunRecord:
@@ -36,7 +31,7 @@ class RunRecord:
         self._fh: IO[str] | None = None
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+            self._fh = open(self.events_path, "a", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             self.error = (
                 f"cannot write the run record in {self.dir} ({exc.strerror or exc}); "
@@ -56,7 +51,7 @@ class RunRecord:
         if self._fh is None:
             return None
         try:
-            self._fh.write(scrub(event.to_json(), self.secrets) + "\n")
+            self._fh.write(event.to_json() + "\n")  # events come scrubbed from the controller
             self._fh.flush()
         except OSError as exc:
             self.close()

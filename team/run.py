@@ -37,7 +37,8 @@ from typing import Any
 
 from . import events as ev
 from .config import Settings
-from .records import RunRecord, scrub
+from .records import RunRecord
+from .redact import scrub
 from .session import CodeSession, FileEntry
 
 STOP_GRACE = 0.5
@@ -203,10 +204,6 @@ class RunController:
             if isinstance(event, ev.RunFinished):
                 return
 
-    async def wait_finished(self) -> ev.RunFinished | None:
-        await self._finished.wait()
-        return self.last_finished
-
     async def stop(self, force: bool = False) -> None:
         """Graceful stop (escalates after STOP_GRACE); `force` or a second call cancels now."""
         if self.state not in ("running", "stopping"):
@@ -339,7 +336,6 @@ class RunController:
         """Save files and state, then emit the run's one RunFinished."""
         if self._finished.is_set() or run_id != self.run_id:
             return
-        message = scrub(message, self.settings.secrets())
         if self.record is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._save_outputs(), FINISH_COPY_TIMEOUT)
@@ -672,8 +668,7 @@ def _restamp(event: ev.Event, run_id: str, seq: int, ts: float) -> ev.Event:
 
 def _scrub_event(event: ev.Event, secrets: list[str]) -> ev.Event:
     """The event with every configured secret replaced by `***` (a model or an
-    endpoint may echo the key); records are scrubbed too, but the screen and
-    `--json` output get the event itself."""
+    endpoint may echo the key): done once here for the screen, `--json` and the record."""
     if not secrets:
         return event
     import dataclasses

@@ -109,21 +109,18 @@ def chunks(text: str, size: int = 12) -> list[str]:
 class ScriptedChatCompletionClient(ChatCompletionClient):
     """Streams scripted replies; `pace` seconds between chunks (0 = as fast as possible)."""
 
-    def __init__(self, responder: Responder, *, pace: float = 0.0, model: str = "scripted") -> None:
+    def __init__(self, responder: Responder, *, pace: float = 0.0) -> None:
         self._responder = responder
         self._pace = pace
-        self._model = model
         self._counts: dict[str, int] = {}
         self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
         self._last = RequestUsage(prompt_tokens=0, completion_tokens=0)
-        self.calls = 0
 
     def _next(self, messages: Sequence[LLMMessage], tools: Sequence[Tool | ToolSchema]) -> Reply:
         names = [_tool_name(t) for t in tools]
         agent = agent_of(names)
         index = self._counts.get(agent, 0)
         self._counts[agent] = index + 1
-        self.calls += 1
         return self._responder(Turn(agent=agent, index=index, messages=messages, tool_names=names))
 
     def _result(self, reply: Reply, messages: Sequence[LLMMessage]) -> CreateResult:

@@ -63,7 +63,6 @@ class CodeSession:
         self._lock = asyncio.Lock()
         self._warm_task: asyncio.Task[None] | None = None
         self._snapshot: dict[str, tuple[int, float]] = {}
-        self.restarts = 0
 
     # -- the seed's singleton -------------------------------------------------
     @classmethod

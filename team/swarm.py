@@ -32,7 +32,6 @@ from .prompts import prompts_for
 from .tools import CancelSafeWorkbench, SandboxTool
 
 PLANNER, CODE_AGENT, ANALYST = "Planner", "CodeAgent", "AnalystAgent"
-AGENTS = (PLANNER, CODE_AGENT, ANALYST)
 TERMINATE = "TERMINATE"
 
 

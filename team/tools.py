@@ -45,6 +45,7 @@ CHART_TYPES = ("bar", "line", "scatter", "hist", "pie")
 
 CANCELLED = "⏹ cancelled: the run was stopped while this tool was running"
 NEEDS_APPROVAL = ("run_code", "install_package", "write_file")
+READ_ONLY = ("list_files", "read_file")
 STOPPED = "⏹ cancelled: the run is stopping, the code was not run"
 
 Emit = Callable[[ev.Event], None]
@@ -187,8 +188,9 @@ class SandboxTool(FunctionTool):
         finally:
             ctx.busy = False
         text = str(result) + note
-        with contextlib.suppress(asyncio.CancelledError):
-            images = await ctx.report_files()
+        if self.name not in READ_ONLY:  # listing the whole tree after a read is wasted I/O
+            with contextlib.suppress(asyncio.CancelledError):
+                images = await ctx.report_files()
         ctx.finish(self.agent, cid, self.name, text, text.startswith(("❌", "⏹")), images)
         return text
 

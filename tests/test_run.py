@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
 
 from team import events as ev
-from team.demo import FILES, numbers_in
+from team.demo import FILES
 from team.prompts import example_task
 from team.records import read_events
 from team.run import RunController
@@ -60,7 +61,7 @@ async def test_demo_runs_the_seed_flow_and_records_everything(settings):
             e.text for e in events if isinstance(e, ev.Message) and e.agent == "AnalystAgent" and "###" in e.text
         )
         assert f"{stats['mean']:.4f}" in analysis and f"{stats['std']:.4f}" in analysis
-        assert numbers_in(analysis)
+        assert re.findall(r"-?\d+\.\d+", analysis)  # real numbers, not placeholders
         # ... and in the run record, with every event that was shown
         record = settings.runs_dir / run_id
         assert all((record / "files" / name).is_file() for name in FILES)

@@ -585,7 +585,6 @@ class LocalSandbox:
         *,
         top: str,
         home: str,
-        owns_home: bool,
         envs: dict[str, str] | None,
         network: bool,
         bwrap: str | None,
@@ -593,7 +592,6 @@ class LocalSandbox:
         self.sandbox_id = f"local-{uuid.uuid4().hex[:12]}"
         self._top = top
         self.root = home  # host folder that is /home/user inside the sandbox
-        self._owns_home = owns_home
         self._runtime = os.path.join(top, "run")
         self._site = os.path.join(top, "site")
         self._envs = dict(envs or {})
@@ -638,9 +636,7 @@ class LocalSandbox:
         if isolate is False:
             bwrap = None
         top, home = await asyncio.to_thread(_prepare_folders, root)
-        sbx = cls(
-            top=top, home=home, owns_home=root is None, envs=envs, network=network, bwrap=bwrap
-        )
+        sbx = cls(top=top, home=home, envs=envs, network=network, bwrap=bwrap)
         _live.add(sbx)
         try:
             await sbx._start_kernel()
