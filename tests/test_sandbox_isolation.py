@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import pytest_asyncio
@@ -43,18 +44,9 @@ def secrets():
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def sbx(secrets):
-    saved = {k: os.environ.get(k) for k in ("OPENAI_API_KEY", "E2B_API_KEY", "SBTEAM_SECRET")}
-    os.environ["OPENAI_API_KEY"] = SENTINEL
-    os.environ["E2B_API_KEY"] = SENTINEL
-    os.environ["SBTEAM_SECRET"] = SENTINEL
-    try:
+    keys = {"OPENAI_API_KEY": SENTINEL, "E2B_API_KEY": SENTINEL, "SBTEAM_SECRET": SENTINEL}
+    with mock.patch.dict(os.environ, keys):
         sandbox = await LocalSandbox.create(envs={"GIVEN": "ok"})
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     assert sandbox.isolation == "bwrap"
     yield sandbox
     await sandbox.kill()

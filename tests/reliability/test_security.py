@@ -10,6 +10,7 @@ files/, or the headless stdout/stderr, even when the endpoint echoes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import pytest_asyncio
@@ -62,20 +64,9 @@ def planted(tmp_path_factory):
 async def kernel(planted):
     """A bwrap sandbox created while the app's environment holds the sentinel keys."""
     cwd, _ = planted
-    names = ("OPENAI_API_KEY", "E2B_API_KEY", "OPENAI_API_BASE")
-    saved = {k: os.environ.get(k) for k in names}
-    old_cwd = os.getcwd()
-    os.environ.update({"OPENAI_API_KEY": KEY, "E2B_API_KEY": E2B_KEY, "OPENAI_API_BASE": "http://127.0.0.1:1/v1"})
-    os.chdir(cwd)
-    try:
+    keys = {"OPENAI_API_KEY": KEY, "E2B_API_KEY": E2B_KEY, "OPENAI_API_BASE": "http://127.0.0.1:1/v1"}
+    with mock.patch.dict(os.environ, keys), contextlib.chdir(cwd):
         sandbox = await LocalSandbox.create()
-    finally:
-        os.chdir(old_cwd)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     assert sandbox.isolation == "bwrap"
     yield sandbox
     await sandbox.kill()
