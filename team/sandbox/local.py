@@ -313,6 +313,10 @@ class _Kernel:
         _kill_process(self.proc)
         with contextlib.suppress(Exception):
             self.client.stop_channels()
+        with contextlib.suppress(Exception):
+            # The kernel is gone: without linger=0, messages it never read keep the
+            # client's zmq context (linger 1000 ms) and so the app's exit waiting ~1 s.
+            self.client.context.destroy(linger=0)
 
     def log_tail(self, limit: int = 2000) -> str:
         try:
