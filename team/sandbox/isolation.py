@@ -146,11 +146,13 @@ def bwrap_argv(
     SITE_MOUNT; the system and the Python installation are read-only; /tmp is
     private. The host's home, the repository and any `.env` are simply not mounted.
     """
-    argv = [bwrap, *_system_binds(), *_python_binds()]
+    # /tmp first: the Python installation may live under /tmp (a venv there) and
+    # must be bound on top of the private tmpfs, not hidden by it.
+    argv = [bwrap, *_system_binds(), "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+    argv += _python_binds()
     argv += ["--bind", home, WORKDIR]
     argv += ["--bind", runtime, RUNTIME_MOUNT]
     argv += ["--ro-bind", site, SITE_MOUNT]
-    argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     argv += ["--remount-ro", "/"]  # the namespace's own root is not a scratch space
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not network:
