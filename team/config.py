@@ -198,14 +198,69 @@ def _positive(raw: str | None, name: str, default, kind, problems: list[str]):
     return value
 
 
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),  # Notepad, PowerShell 7's `-Encoding utf8BOM`
+    (b"\xff\xfe", "utf-16"),  # UTF-16 LE: PowerShell 5's `>` and `Out-File`
+    (b"\xfe\xff", "utf-16"),  # UTF-16 BE
+)
+
+
+def decode_env_file(path: Path) -> str:
+    """The text of a `.env`: UTF-8, UTF-8 with a BOM, or UTF-16 (with a BOM, or plain
+    ASCII-range UTF-16 without one, as some Windows tools write it).
+
+    Raises `ConfigError` with one line naming the file for anything else (another
+    encoding, a binary file, a file that cannot be read).
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"cannot read {path}: {exc.strerror or exc}"]) from None
+    encoding = "utf-8"
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            encoding = name
+            break
+    else:
+        if len(data) >= 2 and len(data) % 2 == 0 and b"\x00" in data:
+            # UTF-16 without a BOM: every other byte of ASCII text is NUL
+            if data[1::2].count(0) > len(data) // 4:
+                encoding = "utf-16-le"
+            elif data[0::2].count(0) > len(data) // 4:
+                encoding = "utf-16-be"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [
+                f"{path} is neither UTF-8 nor UTF-16 text (undecodable byte at offset {exc.start}); "
+                "save it as UTF-8"
+            ]
+        ) from None
+    if "\x00" in text:
+        raise ConfigError([f"{path} is not a text file (it holds NUL bytes); save it as UTF-8"])
+    return text
+
+
 def _read_env_file(path: Path, problems: list[str]) -> dict[str, str]:
-    """Parse `.env`; python-dotenv only warns on bad lines, so we check ourselves."""
+    """Parse `.env`; python-dotenv only warns on bad lines, so we check ourselves.
+
+    The bytes are decoded here (`decode_env_file`) and python-dotenv parses the
+    text, so a `.env` saved as UTF-16 by PowerShell works and an undecodable one
+    is one line naming the file, never a `UnicodeDecodeError`.
+    """
+    import io
     import logging
 
     from dotenv import dotenv_values
 
+    try:
+        text = decode_env_file(path)
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return {}
     bad: list[int] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -219,5 +274,16 @@ def _read_env_file(path: Path, problems: list[str]) -> dict[str, str]:
             "use NAME=value, one per line"
         )
     logging.getLogger("dotenv.main").setLevel(logging.ERROR)
-    values = dotenv_values(path, encoding="utf-8-sig")  # -sig: editors on Windows write a BOM
+    values = dotenv_values(stream=io.StringIO(text))
     return {k: v for k, v in values.items() if v is not None}
+
+
+def dotenv_value(name: str, env_file: str | Path = ".env") -> str | None:
+    """One variable from `.env` alone (for settings read outside `Settings`, such as
+    SBTEAM_IMAGE); None when unset, empty or the file is unreadable. Problems with
+    the file are reported by `Settings.load`, not here."""
+    path = Path(env_file)
+    if not path.is_file():
+        return None
+    value = _read_env_file(path, []).get(name)
+    return value.strip() if value and value.strip() else None

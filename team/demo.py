@@ -4,14 +4,32 @@ No key and no network are needed. The words of the three agents are scripted
 (and say so), but everything they *do* is real: the CodeAgent's code runs in
 the local sandbox and writes the seed's four files, and the AnalystAgent's
 analysis is built from the numbers it actually read back from those files.
+
+It is honest about what it is and what happened:
+- it plays the seed's example task whatever is typed, and its first message says
+  so when the task typed is another one (quoting it);
+- a resumed run (a new instruction) replays the example, and says so;
+- it reads every tool result: after a rejected or failed `write_file`/`run_code`,
+  a missing file or an unreadable result, the agent says what went wrong, no
+  number it could not read is quoted, and the Planner ends the run as an error
+  ("DEMO stopped: …"), never with TERMINATE.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import unicodedata
 
-from .scripted import Call, Reply, Say, ScriptedChatCompletionClient, Turn
+from .scripted import (
+    Call,
+    Reply,
+    Say,
+    ScriptedChatCompletionClient,
+    ScriptStopped,
+    ToolOutcome,
+    Turn,
+)
 
 DEMO_HINT = (
     "DEMO — scripted agents, real code. Set OPENAI_API_KEY (or OPENAI_API_BASE for a "
@@ -76,8 +94,35 @@ FILES = ("data_points.csv", "data_stats.json", "data_histogram.png", "outlier_an
 
 TEXT = {
     "zh": {
+        "banner": "> **DEMO**：脚本化的代理，真实的代码。配置 OPENAI_API_KEY 即可使用真实模型。",
+        "custom": (
+            "> ⚠ **DEMO 只演示示例任务**：无论输入什么，脚本化的代理都只演示种子文档的示例任务"
+            "（100 个随机数据点的统计、直方图和异常值），不会读取你输入的「{task}」。\n>\n"
+            "> ⚠ **The DEMO plays the example task whatever is typed**: the scripted agents play the "
+            "seed's example task (statistics, histogram and outliers of 100 random points); they do "
+            "not read what you typed (“{task}”)."
+        ),
+        "replay": (
+            "> ↻ **DEMO 重放**：脚本化的代理无法执行新的指示「{task}」，下面从头重放示例任务。\n>\n"
+            "> ↻ **DEMO replay**: the scripted agents cannot follow the new instruction “{task}”; "
+            "they replay the example task from the start."
+        ),
+        "run_edited": "文件已按你的修改写入，现在执行分析脚本。",
+        "list_edited": "你修改后的代码已执行，检查现有的文件。",
+        "rejected": "❌ 用户拒绝了 `{tool}`：{detail}\n\n{consequence}我不会声称任务已完成。交回给 Planner。",
+        "failed": "❌ `{tool}` 失败：{detail}\n\n{consequence}我不会声称任务已完成。交回给 Planner。",
+        "after_write_file": "`data_analysis.py` 没有写入，所以示例分析没有运行，也没有生成任何文件。",
+        "after_run_code": "分析脚本没有运行完成，结果文件可能缺失或不可信。",
+        "rejected_run_code": "分析脚本没有运行，所以没有生成任何结果文件。",
+        "after_list_files": "我无法确认脚本生成了哪些文件。",
+        "missing": (
+            "❌ 脚本已运行，但沙箱中没有这些文件：{missing}。\n\n"
+            "缺少它们，分析无法继续；我不会声称任务已完成。交回给 Planner。"
+        ),
+        "unreadable": "❌ 无法读取 `{file}`：{detail}",
+        "no_values": "其中没有预期的数值",
+        "no_numbers": "我不会引用没有读到的数字。交回给 Planner。",
         "plan": (
-            "> **DEMO**：脚本化的代理，真实的代码。配置 OPENAI_API_KEY 即可使用真实模型。\n\n"
             "好的，让我们开始分析用户需求并规划任务：\n\n"
             "### 用户需求分解及任务规划\n"
             "1. **生成随机数据集**：运行代码生成一个包含 100 个随机数据点的数据集。\n"
@@ -132,8 +177,40 @@ TEXT = {
         ),
     },
     "en": {
+        "banner": "> **DEMO**: scripted agents, real code. Set OPENAI_API_KEY to use a real model.",
+        "custom": (
+            "> ⚠ **The DEMO plays the example task whatever is typed**: the scripted agents play the "
+            "seed's example task (statistics, histogram and outliers of 100 random points); they do "
+            "not read what you typed (“{task}”)."
+        ),
+        "replay": (
+            "> ↻ **DEMO replay**: the scripted agents cannot follow the new instruction “{task}”; "
+            "they replay the example task from the start."
+        ),
+        "run_edited": "The file is written with your edits; now I run the analysis script.",
+        "list_edited": "The code ran as you edited it; let me check which files exist.",
+        "rejected": (
+            "❌ The user rejected `{tool}`: {detail}\n\n"
+            "{consequence} I will not claim it is done. Handing back to Planner."
+        ),
+        "failed": (
+            "❌ `{tool}` failed: {detail}\n\n"
+            "{consequence} I will not claim it is done. Handing back to Planner."
+        ),
+        "after_write_file": (
+            "`data_analysis.py` was not written, so the example analysis did not run and produced no files."
+        ),
+        "after_run_code": "The analysis script did not run to the end, so its files may be missing or stale.",
+        "rejected_run_code": "The analysis script was not run, so it produced no result files.",
+        "after_list_files": "I cannot confirm which files the script produced.",
+        "missing": (
+            "❌ The script ran, but these files are not in the sandbox: {missing}.\n\n"
+            "The analysis cannot go on without them; I will not claim it is done. Handing back to Planner."
+        ),
+        "unreadable": "❌ I could not read `{file}`: {detail}",
+        "no_values": "it does not hold the expected values",
+        "no_numbers": "I will not quote numbers I could not read. Handing back to Planner.",
         "plan": (
-            "> **DEMO**: scripted agents, real code. Set OPENAI_API_KEY to use a real model.\n\n"
             "Let's analyse the request and plan the work:\n\n"
             "### Breaking down the request\n"
             "1. **Generate a random dataset** of 100 data points by running code.\n"
@@ -190,98 +267,246 @@ TEXT = {
 }
 
 
+STOPPED = "DEMO stopped: {what}; the scripted example cannot continue"
+CONTINUING = "(Continuing run "  # the prefix run.py gives a resumed run's instruction
+QUOTE_LIMIT = 60
+_MARKDOWN = "\\`*_[]<>#|~"
+
+
+def _normal(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split()).casefold().rstrip(".。")
+
+
+def is_example_task(text: str) -> bool:
+    """Whether `text` is the seed's example task (either language; spacing and
+    full-/half-width punctuation do not matter)."""
+    from .prompts import example_task
+
+    return _normal(text) in {_normal(example_task(lang)) for lang in ("zh", "en")}
+
+
+def quote_task(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """The typed task on one line, shortened, safe inside Markdown."""
+    if text.startswith(CONTINUING) and "\n\n" in text:
+        text = text.split("\n\n", 1)[1]
+    line = " ".join(text.split())
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return "".join("\\" + c if c in _MARKDOWN else c for c in line)
+
+
 def _json_after_header(result: str) -> dict:
     """read_file results look like '📄 name:\\n{...}'; take the JSON part."""
     start = result.find("{")
     if start < 0:
         return {}
     try:
-        return json.loads(result[start:])
+        value = json.loads(result[start:])
     except json.JSONDecodeError:
         return {}
+    return value if isinstance(value, dict) else {}
 
 
-def _find(results: list[str], key: str) -> dict:
-    for result in reversed(results):
-        if key in result.split("\n", 1)[0]:
-            return _json_after_header(result)
-    return {}
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _last(turn: Turn, name: str, mentioning: str = "") -> ToolOutcome:
+    """The newest result of tool `name` (whose first line mentions `mentioning`)."""
+    for outcome in reversed(turn.tool_outcomes()):
+        if outcome.name == name and mentioning in outcome.content.split("\n", 1)[0]:
+            return outcome
+    return ToolOutcome(name, f"❌ no result of {name} came back", True)
+
+
+def _listed(listing: str) -> set[str]:
+    """File names in a list_files result ('📄 name (1.2 KB)' lines)."""
+    return {
+        line[2:].rsplit(" (", 1)[0]
+        for line in listing.splitlines()
+        if line.startswith("📄 ")
+    }
+
+
+def _edited(outcome: ToolOutcome) -> bool:
+    return "the user edited the arguments" in outcome.content
 
 
 class DemoScript:
-    """The seed's flow: Planner → CodeAgent → Planner → AnalystAgent → Planner."""
+    """The seed's flow: Planner → CodeAgent → Planner → AnalystAgent → Planner.
+
+    It follows the tool results it is shown, not a fixed count of turns: what the
+    Planner does next depends on what the other agents really achieved, and a
+    new instruction from the user (a resumed run) starts the example afresh.
+    """
 
     def __init__(self, lang: str = "zh") -> None:
         self.t = TEXT.get(lang, TEXT["zh"])
+        self._instruction: str | None = None
+        self._begin()
+
+    def _begin(self) -> None:
+        """A fresh pass through the example (a new run, or a new instruction)."""
+        self.steps: dict[str, int] = {}
+        self.intro = ""
+        self.code_done = False
+        self.analysis_done = False
+        self.files: list[str] = []
         self.stats: dict = {}
         self.outliers: dict = {}
+        self.failure = ""  # the run's end message once something failed
 
     def __call__(self, turn: Turn) -> Reply:
+        users = turn.user_texts()
+        latest = users[-1] if users else ""
+        if latest != self._instruction:
+            self._instruction = latest
+            self._begin()
+            self.intro = self._intro(users)
+        step = self.steps.get(turn.agent, 0)
+        self.steps[turn.agent] = step + 1
         handler = {
             "Planner": self._planner,
             "CodeAgent": self._code_agent,
             "AnalystAgent": self._analyst,
         }.get(turn.agent)
-        return handler(turn) if handler else Say("TERMINATE")
+        reply = handler(turn, step) if handler else Say("TERMINATE")
+        if self.intro:  # the first words of this pass, whoever speaks first
+            if isinstance(reply, Say):
+                reply = Say(f"{self.intro}\n\n{reply.text}")
+            else:
+                reply = Call(reply.name, reply.arguments, f"{self.intro}\n\n{reply.thought}".rstrip())
+            self.intro = ""
+        return reply
 
-    def _planner(self, turn: Turn) -> Reply:
-        files = ", ".join(f"`{f}`" for f in FILES)
-        if turn.index == 0:
+    def _intro(self, users: list[str]) -> str:
+        latest = users[-1] if users else ""
+        parts = [self.t["banner"]]
+        if len(users) > 1 or latest.startswith(CONTINUING):
+            parts.append(self.t["replay"].format(task=quote_task(latest)))
+        elif not is_example_task(latest):
+            parts.append(self.t["custom"].format(task=quote_task(latest)))
+        return "\n\n".join(parts)
+
+    # -- Planner ---------------------------------------------------------------------
+    def _planner(self, turn: Turn, step: int) -> Reply:
+        if self.failure:
+            raise ScriptStopped(self.failure)  # ends the run as an error, with this reason
+        if not self.code_done:
             return Call("transfer_to_codeagent", thought=self.t["plan"])
-        if turn.index == 1:
-            return Call("transfer_to_analystagent", thought=self.t["to_analyst"].format(files=files))
+        if not self.analysis_done:
+            return Call("transfer_to_analystagent", thought=self.t["to_analyst"].format(files=self._files()))
         return Say(self.t["summary"].format(**self._numbers()))
 
-    def _code_agent(self, turn: Turn) -> Reply:
-        steps = [
-            Call("write_file", {"file_path": "data_analysis.py", "content": SEED_CODE}, self.t["write"]),
-            Call("run_code", {"code": RUN_CODE}, self.t["run"]),
-            Call("list_files", {"path": "/"}, self.t["list"]),
-        ]
-        if turn.index < len(steps):
-            return steps[turn.index]
-        results = turn.tool_results()
-        run_output = next((r for r in reversed(results) if "stdout:" in r), "")
-        summary = run_output.split("stdout:", 1)[-1].strip() if run_output else "—"
-        summary = "```\n" + summary + "\n```"
-        files = ", ".join(f"`{f}`" for f in FILES)
-        return Call("transfer_to_planner", thought=self.t["code_done"].format(summary=summary, files=files))
+    def _files(self) -> str:
+        return ", ".join(f"`{f}`" for f in self.files)
 
-    def _analyst(self, turn: Turn) -> Reply:
-        if turn.index == 0:
-            return Call("read_file", {"file_path": "data_stats.json"}, self.t["read_stats"])
-        if turn.index == 1:
-            return Call("read_file", {"file_path": "outlier_analysis.json"}, self.t["read_outliers"])
-        results = turn.tool_results()
-        self.stats = _find(results, "data_stats.json")
-        self.outliers = _find(results, "outlier_analysis.json")
+    # -- CodeAgent -------------------------------------------------------------------
+    def _code_agent(self, turn: Turn, step: int) -> Reply:
+        t = self.t
+        if step == 0:
+            return Call("write_file", {"file_path": "data_analysis.py", "content": SEED_CODE}, t["write"])
+        if step == 1:
+            written = _last(turn, "write_file")
+            problem = self._tool_problem(written)
+            if problem is not None:
+                return problem
+            return Call("run_code", {"code": RUN_CODE}, t["run_edited"] if _edited(written) else t["run"])
+        ran = _last(turn, "run_code")
+        if step == 2:
+            problem = self._tool_problem(ran)
+            if problem is not None:
+                return problem
+            return Call("list_files", {"path": "/"}, t["list_edited"] if _edited(ran) else t["list"])
+        listing = _last(turn, "list_files")
+        problem = self._tool_problem(listing)
+        if problem is not None:
+            return problem
+        found = _listed(listing.content)
+        missing = [f for f in FILES if f not in found]
+        if missing:
+            names = ", ".join(missing)
+            self.failure = STOPPED.format(what=f"the analysis script did not produce {names}")
+            listed = ", ".join(f"`{f}`" for f in missing)
+            return Call("transfer_to_planner", thought=t["missing"].format(missing=listed))
+        self.files = list(FILES)
+        self.code_done = True
+        output = ran.content.split("stdout:", 1)[1].split("\nstderr:", 1)[0] if "stdout:" in ran.content else ""
+        summary = "```\n" + (output.strip() or "—") + "\n```"
+        return Call("transfer_to_planner", thought=t["code_done"].format(summary=summary, files=self._files()))
+
+    def _tool_problem(self, outcome: ToolOutcome) -> Reply | None:
+        """After a failed or rejected tool: say so, remember to stop, hand back."""
+        if not outcome.failed:
+            return None
+        tool = outcome.name
+        kind = "rejected" if outcome.rejected else "failed"
+        what = f"the user rejected {tool}" if outcome.rejected else f"{tool} failed"
+        self.failure = STOPPED.format(what=what)
+        detail = quote_task(outcome.detail, 200) or "—"
+        consequence = self.t.get(f"{kind}_{tool}") or self.t[f"after_{tool}"]
+        text = self.t[kind].format(tool=tool, detail=detail, consequence=consequence)
+        return Call("transfer_to_planner", thought=text)
+
+    # -- AnalystAgent ----------------------------------------------------------------
+    def _analyst(self, turn: Turn, step: int) -> Reply:
+        t = self.t
+        if step == 0:
+            return Call("read_file", {"file_path": "data_stats.json"}, t["read_stats"])
+        if step == 1:
+            return Call("read_file", {"file_path": "outlier_analysis.json"}, t["read_outliers"])
+        problems = []
+        stats_read = _last(turn, "read_file", "data_stats.json")
+        stats = {} if stats_read.failed else _json_after_header(stats_read.content)
+        if stats_read.failed:
+            problems.append(("data_stats.json", stats_read.detail))
+        elif not all(_finite(stats.get(k)) for k in ("mean", "std", "max", "min")):
+            problems.append(("data_stats.json", t["no_values"]))
+        outliers_read = _last(turn, "read_file", "outlier_analysis.json")
+        outliers = {} if outliers_read.failed else _json_after_header(outliers_read.content)
+        values = outliers.get("outliers")
+        if outliers_read.failed:
+            problems.append(("outlier_analysis.json", outliers_read.detail))
+        elif not (
+            isinstance(outliers.get("count"), int)
+            and isinstance(values, list)
+            and all(_finite(v) for v in values)
+        ):
+            problems.append(("outlier_analysis.json", t["no_values"]))
+        if problems:
+            names = ", ".join(name for name, _ in problems)
+            self.failure = STOPPED.format(what=f"the analyst could not read {names}")
+            lines = [t["unreadable"].format(file=name, detail=quote_task(d, 200) or "—") for name, d in problems]
+            return Call("transfer_to_planner", thought="\n".join(lines) + "\n\n" + t["no_numbers"])
+        self.stats, self.outliers = stats, outliers
+        self.analysis_done = True
         return Call("transfer_to_planner", thought=self._analysis())
 
     def _numbers(self) -> dict:
         s = self.stats
         return {
-            "mean": float(s.get("mean", math.nan)),
-            "std": float(s.get("std", math.nan)),
-            "max": float(s.get("max", math.nan)),
-            "min": float(s.get("min", math.nan)),
-            "count": int(self.outliers.get("count", 0)),
+            "mean": float(s["mean"]),
+            "std": float(s["std"]),
+            "max": float(s["max"]),
+            "min": float(s["min"]),
+            "count": int(self.outliers["count"]),
         }
 
     def _analysis(self) -> str:
         n = self._numbers()
         t = self.t
         values = [float(v) for v in self.outliers.get("outliers", [])]
-        sem = n["std"] / math.sqrt(100) if n["std"] == n["std"] else math.nan
+        sem = n["std"] / math.sqrt(100)
         mean_note = t["mean_near"] if abs(n["mean"]) <= 2 * sem else t["mean_far"]
         std_note = t["std_near"] if abs(n["std"] - 1) <= 0.15 else t["std_far"]
+        impact, outlier_list = ("" if values else t["impact_none"]), ""
         if values:
+            outlier_list = t["list_fmt"].format(", ".join(f"{v:.4f}" for v in values))
+        if values and len(values) < 100:
             mean_wo = (n["mean"] * 100 - sum(values)) / (100 - len(values))
             delta = mean_wo - n["mean"]
             size = t["small"] if abs(delta) < 0.5 * sem else t["large"]
             impact = t["impact"].format(mean_wo=mean_wo, delta=delta, size=size)
-            outlier_list = t["list_fmt"].format(", ".join(f"{v:.4f}" for v in values))
-        else:
-            impact, outlier_list = t["impact_none"], ""
         return t["analysis"].format(
             **n, range=n["max"] - n["min"], sem=sem, mean_note=mean_note, std_note=std_note,
             impact=impact, outlier_list=outlier_list,
@@ -291,4 +516,3 @@ class DemoScript:
 def demo_client(lang: str = "zh", pace: float = 0.0) -> ScriptedChatCompletionClient:
     """A fresh scripted client for one DEMO run."""
     return ScriptedChatCompletionClient(DemoScript(lang), pace=pace)
-

@@ -8,7 +8,9 @@ RunFinished is shown as "interrupted".
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .events import Event, event_from_dict
@@ -58,12 +60,13 @@ def summarize(run_dir: Path) -> RunSummary | None:
         if files_dir.is_dir()
         else []
     )
+    duration = float(end.get("elapsed", 0.0)) if end else float(events[-1].get("ts", 0.0))
     return RunSummary(
         run_id=run_dir.name,
         task=str(start.get("task", meta.get("task", ""))),
-        started=str(meta.get("started") or _date_from_id(run_dir.name)),
+        started=_started(meta, run_dir.name, duration),
         reason=str(end.get("reason")) if end else "interrupted",
-        duration=float(end.get("elapsed", 0.0)) if end else float(events[-1].get("ts", 0.0)),
+        duration=duration,
         files=files,
         messages=int(end.get("messages", 0)) if end else 0,
         tokens_in=int(end.get("tokens_in", 0)) if end else 0,
@@ -75,13 +78,33 @@ def summarize(run_dir: Path) -> RunSummary | None:
     )
 
 
-def _date_from_id(run_id: str) -> str:
-    """Run ids start with YYYYmmdd-HHMMSS."""
+def _started(meta: dict, run_id: str, duration: float) -> str:
+    """When the run began. run.json is written as a run ends; records from before it
+    had a "finished" field hold the *end* time under "started". Such a time lies
+    `duration` after the run id's time stamp (taken at the start), which then wins."""
+    stored = str(meta.get("started") or "")
+    from_id = _date_from_id(run_id)
+    if not stored or "finished" in meta or not from_id:
+        return stored or from_id
     try:
-        day, clock = run_id.split("-")[:2]
-        return f"{day[:4]}-{day[4:6]}-{day[6:8]}T{clock[:2]}:{clock[2:4]}:{clock[4:6]}"
-    except (ValueError, IndexError):
+        late = (datetime.fromisoformat(stored) - datetime.fromisoformat(from_id)).total_seconds()
+    except ValueError:
+        return stored
+    return from_id if 0 <= late <= duration + 2 else stored
+
+
+def plural(count: int, word: str) -> str:
+    """`1 run`, `2 runs`, `0 files`."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _date_from_id(run_id: str) -> str:
+    """Run ids start with YYYYmmdd-HHMMSS (the time the run was launched); "" otherwise."""
+    match = re.match(r"(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?!\d)", run_id)
+    if not match:
         return ""
+    year, month, day, hour, minute, second = match.groups()
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second}"
 
 
 def list_runs(runs_dir: Path, search: str = "") -> list[RunSummary]:

@@ -372,7 +372,11 @@ class RunController:
                 "task": self.task,
                 "model": self.model_label,
                 "sandbox": self.sandbox_kind,
-                "started": datetime.now().isoformat(timespec="seconds"),
+                # when the run began (this is written at its end): now minus its elapsed time
+                "started": datetime.fromtimestamp(time.time() - (time.monotonic() - self._t0)).isoformat(
+                    timespec="seconds"
+                ),
+                "finished": datetime.now().isoformat(timespec="seconds"),
             },
         )
 
@@ -532,6 +536,11 @@ class RunController:
                 await self._force()
 
     def _describe_error(self, exc: BaseException) -> str:
+        from .scripted import stop_message_of
+
+        scripted_stop = stop_message_of(exc)  # a scripted model (the DEMO) ended the run, saying why
+        if scripted_stop:
+            return scripted_stop
         try:
             from .model import classify_model_error
 

@@ -6,7 +6,10 @@ interface, streaming included, so the Swarm, its tools and the run controller
 run exactly as with a real model; only the words are scripted.
 
 The script is `responder(turn) -> Reply`, where `turn` tells which agent asks
-(recognised by the tools it offers) and how many times it has asked before.
+(recognised by the tools it offers), how many times it has asked before, and
+what it has been shown (the user's messages, the tool results with their error
+flags). A responder that raises `ScriptStopped(reason)` ends the run as an error
+with that one-line reason (the DEMO does, after a rejected or failed tool).
 """
 
 from __future__ import annotations
@@ -51,6 +54,57 @@ class Call:
 Reply = Say | Call
 
 
+class ScriptStopped(Exception):
+    """Raised by a responder to end the run as an error with this one-line reason.
+
+    AutoGen hands it on as `RuntimeError("ScriptStopped: <reason>\\nTraceback: …")`;
+    `stop_message_of` gets the reason back for the run's end message.
+    """
+
+
+def stop_message_of(error: BaseException) -> str | None:
+    """The reason of a `ScriptStopped` in `error` (raised directly or relayed by AutoGen), else None."""
+    if isinstance(error, ScriptStopped):
+        return str(error)
+    marker = f"{ScriptStopped.__name__}: "
+    for line in str(error).splitlines():
+        if line.startswith(marker):
+            return line[len(marker):].strip() or None
+    return None
+
+
+REJECTED = "❌ the user rejected this "
+
+
+@dataclass
+class ToolOutcome:
+    """One tool result as the model sees it."""
+
+    name: str
+    content: str
+    is_error: bool
+
+    @property
+    def failed(self) -> bool:
+        """An error, a rejection or a cancellation (the tools return these as "❌ …"/"⏹ …" text)."""
+        return self.is_error or self.content.lstrip().startswith(("❌", "⏹"))
+
+    @property
+    def rejected(self) -> bool:
+        return self.content.lstrip().startswith(REJECTED)
+
+    @property
+    def detail(self) -> str:
+        """Why it failed, in one line: the user's reason for a rejection, else the first line."""
+        text = self.content.strip()
+        if self.rejected:
+            text = text.split(":", 1)[1] if ":" in text else ""
+        else:
+            text = text.lstrip("❌⏹ ")
+        line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        return line if len(line) <= 200 else line[:199] + "…"
+
+
 @dataclass
 class Turn:
     agent: str
@@ -64,6 +118,19 @@ class Turn:
             if getattr(message, "source", "") == "user":
                 return str(message.content)
         return ""
+
+    def user_texts(self) -> list[str]:
+        """Every message from the user in this agent's context, oldest first (a resumed
+        run has the earlier task and the new instruction)."""
+        return [str(m.content) for m in self.messages if getattr(m, "source", "") == "user"]
+
+    def tool_outcomes(self) -> list[ToolOutcome]:
+        """Every tool result in this agent's context, oldest first, with its error flag."""
+        found = []
+        for message in self.messages:
+            if isinstance(message, FunctionExecutionResultMessage):
+                found.extend(ToolOutcome(r.name, str(r.content), bool(r.is_error)) for r in message.content)
+        return found
 
     def tool_results(self) -> list[str]:
         """Contents of every tool result in this agent's context, oldest first."""

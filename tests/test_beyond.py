@@ -59,8 +59,10 @@ async def test_export_markdown_and_notebook(settings, tmp_path):
     nb_path = export_run(settings.runs_dir, run_id, "ipynb")
     notebook = json.loads(nb_path.read_text(encoding="utf-8"))
     code_cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
-    assert len(code_cells) == 1 and "exec(open(\"data_analysis.py\"" in "".join(code_cells[0]["source"])
-    kinds = {o["output_type"] for o in code_cells[0]["outputs"]}
+    # the write_file step, then the run_code step that runs what it wrote
+    assert len(code_cells) == 2 and "".join(code_cells[0]["source"]).startswith("%%writefile data_analysis.py")
+    assert "exec(open(\"data_analysis.py\"" in "".join(code_cells[1]["source"])
+    kinds = {o["output_type"] for o in code_cells[1]["outputs"]}
     assert {"stream", "display_data"} <= kinds
     assert notebook["nbformat"] == 4
 

@@ -226,6 +226,48 @@ def test_help(env, workdir):
         assert word in result.stdout
 
 
+def test_top_level_help_lists_every_command(env, workdir):
+    from tui.cli import SUBCOMMANDS
+
+    result = run_cli(["--help"], env, workdir)
+    assert result.returncode == 0
+    listed = [line.split()[1] for line in result.stdout.splitlines() if line.strip().startswith("sbteam-tui ")]
+    assert sorted(listed) == sorted(SUBCOMMANDS) == ["batch", "doctor", "export", "history", "run"]
+    for command in SUBCOMMANDS:  # and each of them answers its own --help
+        sub = run_cli([command, "--help"], env, workdir)
+        assert sub.returncode == 0 and f"sbteam-tui {command}" in sub.stdout
+
+
+# -- a .env that is not UTF-8 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["run", "--demo", TASK], 2), (["doctor"], 1), (["history"], 2), (["export", "x"], 2)],
+    ids=["run", "doctor", "history", "export"],
+)
+def test_undecodable_dotenv_is_one_line_naming_it_never_a_traceback(env, workdir, args, code):
+    (workdir / ".env").write_bytes("OPENAI_MODEL=modèle\n".encode("latin-1"))
+    result = run_cli(args, env, workdir)
+    assert result.returncode == code
+    no_traceback(result.stderr + result.stdout)
+    lines = [line for line in (result.stderr + result.stdout).splitlines() if ".env" in line and "UTF" in line]
+    assert len(lines) == 1 and "neither UTF-8 nor UTF-16" in lines[0] and "save it as UTF-8" in lines[0]
+
+
+def test_utf16_dotenv_from_powershell_is_read(env, workdir):
+    (workdir / ".env").write_bytes("SBTEAM_SANDBOX=docker\r\n".encode("utf-16"))  # BOM + UTF-16 LE
+    result = run_cli(["run", "--demo", TASK], env, workdir)
+    assert result.returncode == 2
+    lines = config_lines(result.stderr)
+    assert len(lines) == 1 and "SBTEAM_SANDBOX must be 'local' or 'e2b'" in lines[0] and "docker" in lines[0]
+    no_traceback(result.stderr)
+    (workdir / ".env").write_bytes("SBTEAM_PROMPTS=en\r\n".encode("utf-16"))
+    result = run_cli(["history"], env, workdir)
+    assert result.returncode == 0 and "no runs in" in result.stderr
+    no_traceback(result.stderr)
+
+
 # -- Ctrl+C: graceful, then forced; exit 130 --------------------------------------------------
 
 

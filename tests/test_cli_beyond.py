@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.openai_server import FakeOpenAIServer, tool_call
-from tests.test_cli import clean_env, new_workdir, run_cli
+from tests.test_cli import clean_env, new_workdir, no_traceback, run_cli
 
 
 def bouncing(request: dict) -> object:
@@ -45,3 +45,36 @@ def test_loop_guard_cost_and_history_as_a_user_sees_them(tmp_path):
     lines = listing.stdout.strip().splitlines()
     assert len(lines) == 2 and all(" loop " in line and "$" in line for line in lines)
     assert "bounce it again" in lines[0]
+
+
+def test_demo_rejected_write_file_exits_1_and_resume_says_it_replays(tmp_path):
+    """Issue #10.5 headless: `run --demo --approve` with the user rejecting write_file on
+    stdin does not end with TERMINATE and exits 1; a custom task is labelled as the
+    example being played; `--resume` in DEMO says it replays the example."""
+    env = clean_env(tmp_path)
+    workdir = new_workdir(tmp_path)
+    task = "Summarise my sales.csv by region"
+    proc = run_cli(["run", "--demo", "--approve", task], env, workdir, stdin="r\nnot now\n")
+    no_traceback(proc.stderr)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "CodeAgent wants to write_file" in proc.stderr  # it was asked, and answered 'r'
+    out = proc.stdout
+    last = out.strip().splitlines()[-1]
+    assert "finished: ERROR: DEMO stopped: the user rejected write_file" in last
+    assert "finished: TERMINATE" not in out and "**TERMINATE**" not in out
+    assert "The DEMO plays the example task whatever is typed" in out  # the default (zh) DEMO says it in English too
+    assert f"“{task}”" in out and f"「{task}」" in out
+    assert out.index("whatever is typed") < out.index("🔧 write_file")  # up front
+    assert "not now" in out.split("🔧 write_file", 1)[1]  # the rejection and its reason are reported
+    assert "run_code" not in out and "文件已写入" not in out and "nan" not in out.lower().split()
+    run_id = out.split("🚀 run ", 1)[1].split()[0]
+
+    resumed = run_cli(["run", "--demo", "--json", "--resume", run_id, "now also compute the median"], env, workdir)
+    no_traceback(resumed.stderr)
+    events = [json.loads(line) for line in resumed.stdout.splitlines()]
+    started = next(e for e in events if e["type"] == "run_started")
+    assert started["resumed_from"] == run_id
+    first = next(e["text"] for e in events if e["type"] == "message" and e["agent"] != "user")
+    assert "DEMO replay" in first and "“now also compute the median”" in first
+    finished = [e for e in events if e["type"] == "run_finished"]
+    assert len(finished) == 1 and finished[0]["reason"] == "terminate" and resumed.returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,98 @@ def test_demo_can_be_forced():
     assert not s.is_demo
     assert s.with_(demo=True).is_demo
     assert Settings.load(env={"OPENAI_API_KEY": "k"}, env_file=None, demo=True).is_demo
+
+
+# -- .env encodings ----------------------------------------------------------------------------------
+
+DOTENV_TEXT = "# written on Windows\r\nOPENAI_MODEL=modèle-ü\r\nSBTEAM_TIMEOUT=30\r\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        DOTENV_TEXT.encode("utf-16"),  # PowerShell 5: `"…" > .env` / Out-File (UTF-16 LE with a BOM)
+        b"\xff\xfe" + DOTENV_TEXT.encode("utf-16-le"),
+        b"\xfe\xff" + DOTENV_TEXT.encode("utf-16-be"),
+        DOTENV_TEXT.encode("utf-8-sig"),
+        DOTENV_TEXT.encode("utf-16-le"),  # no BOM at all
+        DOTENV_TEXT.encode("utf-16-be"),
+        DOTENV_TEXT.encode("utf-8"),
+    ],
+    ids=["utf16", "utf16le-bom", "utf16be-bom", "utf8-bom", "utf16le", "utf16be", "utf8"],
+)
+def test_dotenv_in_utf16_or_utf8_with_a_bom_is_read(tmp_path, data):
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(data)
+    s = load({}, env_file)
+    assert s.openai_model == "modèle-ü" and s.timeout == 30
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ("OPENAI_MODEL=modèle\n".encode("latin-1"), "neither UTF-8 nor UTF-16"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "neither UTF-8 nor UTF-16"),
+        (b"\xff\xfeO\x00=\x00\x00\xd8", "neither UTF-8 nor UTF-16"),  # a broken UTF-16 surrogate
+        (b"OPENAI_MODEL=x\x00\x00\x00\n", "NUL"),
+    ],
+    ids=["latin1", "binary", "bad-utf16", "nul"],
+)
+def test_undecodable_dotenv_is_one_line_naming_the_file(tmp_path, data, says):
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(data)
+    problems = problems_of({"OPENAI_MODEL": "from-env"}, env_file)
+    assert len(problems) == 1
+    assert str(env_file) in problems[0] and says in problems[0] and "save it as UTF-8" in problems[0]
+
+
+def test_unreadable_dotenv_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_MODEL=x\n")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert problems_of({}, env_file) == [f"cannot read {env_file}: Permission denied"]
+
+
+# -- .env.example -----------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_env_example_keeps_every_default_and_lists_every_variable(tmp_path):
+    example = REPO / ".env.example"
+    s = load({}, example)
+    assert s == Settings(home=s.home)  # copying it unchanged changes nothing
+    # with an E2B key the sandbox becomes e2b, as documented ("e2b when a key is set")
+    assert load({"E2B_API_KEY": E2B_SECRET}, example).sandbox == "e2b"
+    text = example.read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = "\n".join(line.split(" | ")[0] for line in readme.splitlines() if line.startswith("| `"))
+    documented = set(re.findall(r"`((?:OPENAI|E2B|SBTEAM)_[A-Z_]+)`", table)) - {"OPENAI_BASE_URL"}  # an alias
+    documented |= set(re.findall(r"`(SBTEAM_[A-Z_]+)=", readme))  # SBTEAM_IMAGE=auto|… in the prose
+    assert {"SBTEAM_LOOP_LIMIT", "SBTEAM_PRICES", "SBTEAM_IMAGE"} <= documented
+    for name in documented:
+        assert re.search(rf"^{name}=", text, re.M), f"{name} missing from .env.example"
+
+
+def test_sbteam_image_is_read_from_dotenv(tmp_path, monkeypatch):
+    from tui.widgets import images
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SBTEAM_IMAGE", raising=False)
+    monkeypatch.setattr(images, "_override", None)
+    monkeypatch.setattr(images, "_from_dotenv", {})
+    (tmp_path / ".env").write_text("SBTEAM_IMAGE=off\n")
+    assert images.configured() == "off" and images.renderer() == "off"
+    monkeypatch.setenv("SBTEAM_IMAGE", "unicode")  # the environment wins
+    assert images.renderer() == "unicode"
+    monkeypatch.delenv("SBTEAM_IMAGE")
+    monkeypatch.setattr(images, "_from_dotenv", {})
+    (tmp_path / ".env").write_bytes("SBTEAM_IMAGE=sixel\n".encode("utf-16"))
+    assert images.renderer() == "sixel"
+    monkeypatch.setattr(images, "_from_dotenv", {})
+    (tmp_path / ".env").write_bytes(b"SBTEAM_IMAGE=\xe9\n")  # undecodable: auto, never a crash
+    assert images.configured() == "auto"

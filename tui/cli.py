@@ -16,12 +16,29 @@ from team.config import ConfigError, Settings
 
 SUBCOMMANDS = ("run", "doctor", "export", "batch", "history")
 
+# What the top-level --help lists (every subcommand; each has its own --help).
+COMMAND_HELP = (
+    ("run TASK", "run one task headless, transcript on stdout (--json, --out, --resume)"),
+    ("doctor", "check configuration, model, tool calling, sandbox and isolation"),
+    ("history [TEXT]", "list past runs: task, reason, duration, files, cost"),
+    ("export RUN_ID", "export a recorded run as Markdown or a notebook (--format md|ipynb)"),
+    ("batch FILE", "run many tasks, one per line, each with its own sandbox"),
+)
+
+
+def _commands_epilog() -> str:
+    width = max(len(usage) for usage, _ in COMMAND_HELP)
+    lines = ["headless commands (see 'sbteam-tui COMMAND --help'):"]
+    lines += [f"  sbteam-tui {usage:<{width}}  {text}" for usage, text in COMMAND_HELP]
+    return "\n".join(lines)
+
 
 def _app_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sbteam-tui",
         description="A Swarm of three AutoGen agents solving data tasks in a sandbox, live in your terminal.",
-        epilog="Headless: 'sbteam-tui run TASK' and 'sbteam-tui doctor' (see --help of each).",
+        epilog=_commands_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--task", help="pre-fill the task and start it at once")
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
@@ -164,7 +181,7 @@ def _offline_command(argv: list[str]) -> int:
         return 0
     if command == "history":
         from team.cost import format_cost
-        from team.history import list_runs
+        from team.history import list_runs, plural
 
         runs = list_runs(settings.runs_dir, args.search)
         if not runs:
@@ -173,7 +190,8 @@ def _offline_command(argv: list[str]) -> int:
         for run in runs:
             task = " ".join(run.task.split())[:60]
             cost = format_cost(run.cost)
-            print(f"{run.run_id}  {run.reason:<12} {run.duration:7.1f} s  {len(run.files):3} files  {cost:>8}  {task}")
+            count, noun = plural(len(run.files), "file").split(" ")  # "1 file", "12 files"
+            print(f"{run.run_id}  {run.reason:<12} {run.duration:7.1f} s  {count:>3} {noun:<5}  {cost:>8}  {task}")
         return 0
     from team.batch import read_tasks, run_batch, summary_table
 

@@ -26,6 +26,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static, Tree
 
 from team.events import TokenDelta
+from team.history import plural
 from tui.screens.choice import ChoiceModal
 from tui.widgets.file_tree import FileTree
 from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
@@ -176,7 +177,7 @@ class HistoryScreen(Screen[None]):
                 key=run.run_id,
             )
         total = len(self.runs)
-        note = f"{len(self.shown)} of {total} runs" if text.strip() else f"{total} runs"
+        note = f"{len(self.shown)} of {plural(total, 'run')}" if text.strip() else plural(total, "run")
         if not total:
             note = "no runs recorded yet"
         self.query_one("#history-count", Static).update(note)
@@ -239,7 +240,8 @@ class RunViewScreen(Screen[None]):
         s = self.summary
         label = Text(f"read-only: run {self.run_id}", style="bold")
         reason = REASON_LABELS.get(s.reason, s.reason.upper())
-        label.append(f"  ·  {_started(s.started)} · {reason} · {s.duration:.0f} s · {len(s.files)} files", "")
+        files = plural(len(s.files), "file")
+        label.append(f"  ·  {_started(s.started)} · {reason} · {s.duration:.0f} s · {files}", "")
         if not s.resumable:
             label.append("  ·  cannot be resumed (no saved team state)", "dim")
         yield Static(label, id="run-label")

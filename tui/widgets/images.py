@@ -9,8 +9,9 @@ terminal answers, so no timeout is spent on a terminal that supports neither.
 The library itself is imported later (`load()`, in a thread after the first
 paint) with its own detection disabled.
 
-`SBTEAM_IMAGE` (auto, sixel, tgp, halfcell, unicode, off) overrides the choice;
-tests force `halfcell` so snapshots do not depend on the terminal.
+`SBTEAM_IMAGE` (auto, sixel, tgp, halfcell, unicode, off), from the environment or
+`.env` like every other setting, overrides the choice; tests force `halfcell` so
+snapshots do not depend on the terminal.
 """
 
 from __future__ import annotations
@@ -24,6 +25,22 @@ from typing import Any
 RENDERERS = ("auto", "sixel", "tgp", "halfcell", "unicode", "off")
 _override: str | None = None
 _detected: str | None = None  # what `detect()` found for "auto"
+_from_dotenv: dict[str, str | None] = {}  # SBTEAM_IMAGE read once from ./.env
+
+
+def configured() -> str:
+    """SBTEAM_IMAGE as set: the environment wins over `.env` (as for all settings)."""
+    value = os.environ.get("SBTEAM_IMAGE", "").strip()
+    if not value:
+        if "value" not in _from_dotenv:
+            try:
+                from team.config import dotenv_value
+
+                _from_dotenv["value"] = dotenv_value("SBTEAM_IMAGE")
+            except Exception:  # a bad .env is reported by the settings, not here
+                _from_dotenv["value"] = None
+        value = _from_dotenv["value"] or ""
+    return value.lower() or "auto"
 
 
 def set_renderer(name: str | None) -> None:
@@ -36,7 +53,7 @@ def set_renderer(name: str | None) -> None:
 
 def renderer() -> str:
     """The renderer in use: the override, SBTEAM_IMAGE, or what auto-detection found."""
-    name = _override or os.environ.get("SBTEAM_IMAGE", "auto").strip().lower()
+    name = _override or configured()
     if name not in RENDERERS:
         name = "auto"
     if name == "auto":
@@ -96,7 +113,7 @@ def _cell_size() -> tuple[int, int]:
 def detect() -> None:
     """Detect the terminal's image support now, before Textual owns stdin (auto only)."""
     global _detected
-    name = _override or os.environ.get("SBTEAM_IMAGE", "auto").strip().lower()
+    name = _override or configured()
     if name != "auto" or _detected is not None:
         return
     if not _is_tty() or os.name != "posix":
