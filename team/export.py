@@ -34,6 +34,7 @@ from typing import Any
 
 from . import events as ev
 from .history import load_events, plural, summarize
+from .records import run_dir as record_dir
 
 FORMATS = ("md", "ipynb")
 WORKDIR = "/home/user"  # the sandbox's working folder (team.sandbox.base.WORKDIR, without its import cost)
@@ -492,7 +493,7 @@ def export_run(runs_dir: Path, run_id: str, fmt: str, out_path: Path | None = No
     """Write the export; default path: the run's folder, `transcript.md` / `notebook.ipynb`."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be 'md' or 'ipynb' (got {fmt!r})")
-    run_dir = Path(runs_dir) / run_id
+    run_dir = record_dir(runs_dir, run_id)
     if not (run_dir / "events.jsonl").is_file():
         raise FileNotFoundError(f"no run {run_id!r} in {runs_dir}")
     target = Path(out_path) if out_path else run_dir / ("transcript.md" if fmt == "md" else "notebook.ipynb")

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .events import Event, event_from_dict
-from .records import read_events
+from .records import read_events, run_dir
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,9 @@ def list_runs(runs_dir: Path, search: str = "") -> list[RunSummary]:
     if not Path(runs_dir).is_dir():
         return []
     found = []
-    for run_dir in Path(runs_dir).iterdir():
-        if run_dir.is_dir():
-            summary = summarize(run_dir)
+    for folder in Path(runs_dir).iterdir():
+        if folder.is_dir():
+            summary = summarize(folder)
             if summary is not None and summary.matches(search):
                 found.append(summary)
     return sorted(found, key=lambda s: s.run_id, reverse=True)
@@ -122,7 +122,7 @@ def list_runs(runs_dir: Path, search: str = "") -> list[RunSummary]:
 
 def load_events(runs_dir: Path, run_id: str) -> list[Event]:
     """A past run's events as typed events (for read-only replay)."""
-    path = Path(runs_dir) / run_id / "events.jsonl"
+    path = run_dir(runs_dir, run_id) / "events.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"no run {run_id!r} in {runs_dir}")
     typed = []

@@ -14,18 +14,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import IO, Any
 
 from .events import Event
 from .redact import scrub
 
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def run_dir(runs_dir: Path, run_id: str) -> Path:
+    """The folder of run `run_id` under `runs_dir`; ValueError for anything that is not
+    a run id (a path, `..`, an empty or odd string), so no id a user or a file gives
+    can reach outside `runs/`."""
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise ValueError(f"{run_id!r} is not a run id (letters, digits, '.', '_' and '-')")
+    return Path(runs_dir) / run_id
+
 
 class RunRecord:
     """Append-only log of one run's events plus its files and team state."""
 
     def __init__(self, runs_dir: Path, run_id: str, secrets: list[str]) -> None:
-        self.dir = Path(runs_dir) / run_id
+        self.dir = run_dir(runs_dir, run_id)
         self.secrets = list(secrets)
         self.error: str | None = None
         self._fh: IO[str] | None = None

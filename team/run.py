@@ -37,7 +37,7 @@ from typing import Any
 
 from . import events as ev
 from .config import Settings
-from .records import RunRecord
+from .records import RunRecord, run_dir
 from .redact import scrub
 from .session import CodeSession, FileEntry
 
@@ -167,7 +167,7 @@ class RunController:
 
         if not instruction or not instruction.strip():
             raise ValueError("the instruction is empty")
-        record = self.settings.runs_dir / run_id
+        record = run_dir(self.settings.runs_dir, run_id)
         state_path = record / "state.json"
         if not state_path.is_file():
             raise ValueError(f"run {run_id} has no saved team state to continue from")
