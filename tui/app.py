@@ -14,6 +14,12 @@ in its own worker, so keys never wait on the engine. Events of an older run
 Beyond one run: F4 opens the history (screens/history.py: past runs, read-only
 replay, resume, export), Ctrl+E exports the current run, F6 toggles approval
 mode (screens/approval.py: the engine awaits the user's decision per tool call).
+
+Small terminals: the screens get `-narrow` under `NARROW_WIDTH` columns and
+`-short` under `SHORT_HEIGHT` rows (Textual breakpoints, styled in app.tcss).
+Narrow, the file pane is collapsed and Ctrl+B / F2 shows it in the
+transcript's place; the status bar and the footer leave out their
+low-priority parts (widgets/status_bar.py).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Tree
+from textual.widgets import Header, Tree
 
 from team.config import ConfigError, Settings
 from team.events import (
@@ -47,7 +53,7 @@ from team.events import (
 )
 from tui.widgets.file_tree import FileTree
 from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
-from tui.widgets.status_bar import REASON_LABELS, StatusBar
+from tui.widgets.status_bar import REASON_LABELS, PriorityFooter, StatusBar
 from tui.widgets.task_input import TaskInput
 from tui.widgets.transcript import Transcript
 
@@ -57,13 +63,17 @@ DEMO_HINT = (
 )
 WELCOME = (
     "Enter sends the task below (ctrl+j: new line). While it runs: Esc stops (twice: at once), "
-    "ctrl+r restarts, ctrl+n starts a new task. Files appear on the right; Enter on one previews it."
+    "ctrl+r restarts, ctrl+n starts a new task. Files appear in the file pane (ctrl+b shows or hides it); "
+    "Enter on one previews it."
 )
 SEED_TASK = """请帮我执行以下数据分析任务:
 1. 生成一个包含100个随机数据点的数据集
 2. 计算基本统计信息(均值、标准差、最大值、最小值等)
 3. 绘制数据分布的直方图
 4. 检测数据中的异常值并分析它们的影响"""
+NARROW_WIDTH = 110  # under this many columns the file pane collapses
+SHORT_HEIGHT = 30  # under this many rows the task editor is smaller
+RESTART_NOTE = "Restarted with a fresh sandbox: the previous run's files are gone."
 HEAVY_MODULES = (  # imported in a thread after the first paint so the engine starts warm
     "team.run",
     "autogen_agentchat.teams",
@@ -103,6 +113,15 @@ def default_controller(settings: Settings, session: Any = None) -> Any:
     return RunController(settings, session=session)
 
 
+def one_line(exc: BaseException | str) -> str:
+    """The first line of an error, for the status bar's tooltip and a toast."""
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if not line and isinstance(exc, BaseException):
+        line = type(exc).__name__
+    return line[:200]
+
+
 def _new_session(settings: Settings) -> Any:
     """The sandbox session alone: it needs the sandbox SDKs (~1.3 s to import), not
     AutoGen (~2.3 s), so the kernel can start while the rest of the engine loads."""
@@ -111,21 +130,34 @@ def _new_session(settings: Settings) -> Any:
     return CodeSession(settings)
 
 
+class MainScreen(Screen):
+    """The app's default screen (its widgets come from `SbteamApp.compose`)."""
+
+    def on_resize(self) -> None:
+        # Runs before Screen's own resize handler sets the breakpoint classes: look after it.
+        self.call_after_refresh(self.app.update_files_hint)
+
+
 class SbteamApp(App[int]):
     """sbteam-tui: watch a Swarm of three agents solve a data task in a sandbox."""
 
     CSS_PATH = "app.tcss"
     TITLE = "sbteam"
     ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_WIDTH, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_HEIGHT, "-tall")]
+    # Short descriptions (the footer drops what does not fit); the palette has the long ones.
     BINDINGS = [
-        Binding("escape", "stop", "Stop (twice: force)", priority=True),
+        Binding("escape", "stop", "Stop", tooltip="Stop at the end of this turn; press again to stop at once",
+                priority=True),
         Binding("ctrl+r", "restart", "Restart", priority=True),
         Binding("ctrl+n", "new_task", "New task", priority=True),
-        Binding("ctrl+b,f2", "toggle_files", "Files pane", priority=True),
-        Binding("ctrl+s", "save_file", "Save file", priority=True),
+        Binding("ctrl+b,f2", "toggle_files", "Files", tooltip="Show or hide the sandbox files", priority=True),
+        Binding("ctrl+s", "save_file", "Save", tooltip="Save the selected file to ./sbteam-output", priority=True),
         Binding("f4", "history", "History", priority=True),
-        Binding("ctrl+e", "export", "Export run", show=False, priority=True),
-        Binding("f6", "toggle_approve", "Approval mode", show=False, priority=True),
+        Binding("ctrl+e", "export", "Export", tooltip="Export the run as Markdown or a notebook", priority=True),
+        Binding("f6", "toggle_approve", "Approval", tooltip="Approve, edit or reject code before it runs",
+                priority=True),
         Binding("tab", "app.focus_next", "Next pane", show=False),
         Binding("ctrl+end,f3", "scroll_bottom", "Follow", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -155,6 +187,7 @@ class SbteamApp(App[int]):
         self.current_task: str | None = None
         self.run_state = "idle"  # idle | running | stopping | finished
         self.warming = False
+        self.sandbox_starting = False  # a run is (re)starting the sandbox: a failure there is the sandbox's
         self.booted = asyncio.Event()
         self._quitting = False
         self.approve_mode = approve
@@ -163,6 +196,9 @@ class SbteamApp(App[int]):
         self.approvals = ApprovalBroker(self)
 
     # -- layout -----------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -174,7 +210,7 @@ class SbteamApp(App[int]):
                 yield FileTree(id="files")
                 yield Preview(id="preview")
         yield StatusBar(id="status")
-        yield Footer()
+        yield PriorityFooter()
 
     def on_mount(self) -> None:
         if os.environ.get("SBTEAM_PAINT_FILE"):  # bench/bench_tui.py: time to first paint
@@ -267,14 +303,19 @@ class SbteamApp(App[int]):
         self.booted.set()
         if self.autostart and self.initial_task:
             self._send(self.initial_task)
+        failed = ""
         try:
             await ctrl.warm_up()
         except Exception as exc:
-            self.notify(f"Sandbox failed to start: {exc}", severity="error", timeout=30)
+            failed = one_line(exc)
+            self.notify(f"Sandbox failed to start: {failed}\nThe next run tries again.", severity="error", timeout=30)
         finally:
             self.warming = False
-            self.status.set(sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation)
+            # A start that failed is shown in red (reason in the tooltip) until a start succeeds.
+            self.status.set(sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation, sandbox_error=failed)
             self._show_state()
+        if failed:
+            return  # listing files would quietly retry the start; the next run does it in the open
         if ctrl.isolation == "none":
             self.notify(
                 "The local sandbox is NOT ISOLATED (bubblewrap not found): code runs as you.",
@@ -320,6 +361,8 @@ class SbteamApp(App[int]):
     async def _drive_run(self, task: str, restart: bool = False, resume_from: str = "") -> None:
         """The one worker that starts (or restarts, or resumes) a run and renders its events."""
         ctrl = await self._controller()
+        if restart:  # ctrl.restart() replaces the sandbox: show nothing more of the old one
+            await self._forget_sandbox_files(RESTART_NOTE)
         try:
             if resume_from:
                 run_id = await ctrl.resume(resume_from, task)
@@ -331,6 +374,8 @@ class SbteamApp(App[int]):
             self.notify(str(exc), severity="warning")
             return
         self.run_id = run_id
+        if restart:
+            self._refresh_files()  # the new sandbox's (empty) folder
         finished = False
         try:
             async for event in ctrl.events():
@@ -385,13 +430,22 @@ class SbteamApp(App[int]):
                 resumed_from=event.resumed_from,
             )
         elif isinstance(event, SandboxStatus):
-            status.set(sandbox_kind=event.kind, isolation=event.isolation)
-            if event.state == "error":
+            self.sandbox_starting = event.state == "starting"
+            if event.state == "starting":
+                status.set(sandbox_kind=event.kind, isolation="starting…", sandbox_error="")
+            elif event.state == "error":
+                status.set(sandbox_kind=event.kind, isolation=event.isolation,
+                           sandbox_error=one_line(event.detail) or "sandbox error")
                 self.notify(f"Sandbox error: {event.detail}", severity="error", timeout=15)
+            else:
+                status.set(sandbox_kind=event.kind, isolation=event.isolation, sandbox_error="")
         elif isinstance(event, Notice) and event.level != "info":
             self.notify(event.text, severity=event.level, timeout=10)
         elif isinstance(event, RunFinished):
             self.run_state = "finished"
+            if self.sandbox_starting:  # the run ended while its sandbox was starting: the start failed
+                self.sandbox_starting = False
+                status.set(sandbox_error=one_line(event.message or "the sandbox did not start"))
             status.set(
                 reason=event.reason,
                 messages=event.messages or status.messages,
@@ -441,6 +495,8 @@ class SbteamApp(App[int]):
         if action in main_only:
             from tui.screens.approval import ApprovalScreen
 
+            if action == "stop" and isinstance(self.screen, ApprovalScreen) and self.screen.editing:
+                return False  # Esc undoes the edit first (the dialog's own binding); a second Esc stops
             if action in ("stop", "toggle_approve") and isinstance(self.screen, ApprovalScreen):
                 pass  # Esc stops the run while it waits for an approval; F6 turns the mode off
             elif self.config_error is not None or self.screen is not self.screen_stack[0]:
@@ -502,16 +558,27 @@ class SbteamApp(App[int]):
         if reset and ctrl is not None:
             self.warming = True
             self._show_state()
+            failed = ""
             try:
                 await ctrl.reset_sandbox()
             except Exception as exc:
-                self.notify(f"Sandbox reset failed: {exc}", severity="error")
+                failed = one_line(exc)
+                self.notify(f"Sandbox reset failed: {failed}", severity="error")
             finally:
                 self.warming = False
-            self.file_tree.unseen.clear()
-            await self.preview.clear()
+            self.status.set(sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation, sandbox_error=failed)
+            await self._forget_sandbox_files("A fresh, empty sandbox.")
         self._show_state()
         self._refresh_files()
+
+    async def _forget_sandbox_files(self, note: str) -> None:
+        """The sandbox is being replaced: empty the tree and the preview, and say why."""
+        self.workers.cancel_group(self, "files")  # a listing of the old sandbox must not land
+        self.workers.cancel_group(self, "preview")
+        self.file_tree.unseen.clear()
+        self.file_tree.set_entries([])
+        await self.preview.clear(note)
+        self.update_files_hint()
 
     # -- history, resume, export, approval mode ----------------------------------------
 
@@ -572,8 +639,42 @@ class SbteamApp(App[int]):
             self.notify("Approval mode off: code runs without asking.", timeout=5)
 
     def action_toggle_files(self) -> None:
-        side = self.query_one("#side")
-        side.display = not side.display
+        """Ctrl+B / F2: hide or show the file pane; when narrow, show it instead of the transcript."""
+        main = self.screen_stack[0]
+        side = main.query_one("#side")
+        if main.has_class("-narrow"):
+            opening = not main.has_class("-files-open")
+            main.set_class(opening, "-files-open")
+        else:
+            opening = main.has_class("-files-hidden")
+            main.set_class(not opening, "-files-hidden")
+        if opening:
+            self.call_after_refresh(self.file_tree.focus)
+        elif self.focused is not None and side in self.focused.ancestors_with_self:
+            self._pane(TaskInput).focus()
+        self.update_files_hint()
+
+    @property
+    def files_shown(self) -> bool:
+        main = self.screen_stack[0]
+        if main.has_class("-narrow"):
+            return main.has_class("-files-open")
+        return not main.has_class("-files-hidden")
+
+    def update_files_hint(self) -> None:
+        """While the file pane is hidden, the transcript's frame says how to show it (and what is new)."""
+        if self.config_error is not None:
+            return
+        try:
+            transcript, tree = self.transcript, self.file_tree
+        except Exception:  # not composed yet
+            return
+        if self.files_shown:
+            transcript.border_subtitle = ""
+            return
+        new = len(tree.unseen & set(tree.entries))
+        files = f"{new} new file{'s' if new != 1 else ''}" if new else "files"
+        transcript.border_subtitle = f"{files}: ctrl+b"
 
     def action_scroll_bottom(self) -> None:
         self.transcript.scroll_to_bottom()
@@ -597,18 +698,28 @@ class SbteamApp(App[int]):
         self.notify(f"Saved {path} → {saved}", title="File saved", timeout=8)
 
     async def action_quit(self) -> None:
-        """Ctrl+Q: stop the run, close the sandbox (no kernel left behind), exit."""
+        """Ctrl+Q: force-stop the run at once, close the sandbox (no kernel left behind), exit."""
         if self._quitting:
             return
         self._quitting = True
-        self.notify("Closing the sandbox…", timeout=10)
+        self.workers.cancel_group(self, "run")  # nothing more of the run is rendered
+        self.approvals.close_all()
+        if self.config_error is None:
+            self.run_state = "quitting"
+            self._show_state()
+        self.notify("Quitting: stopping the run, closing the sandbox…", timeout=10)
         self.run_worker(self._close_and_exit(), group="quit", exit_on_error=False)
 
     async def _close_and_exit(self) -> None:
-        self.workers.cancel_group(self, "run")
-        if self.ctrl is not None:
+        ctrl = self.ctrl
+        if ctrl is not None:
+            if ctrl.state in ("running", "stopping"):
+                try:  # no graceful turn end: the user wants out now
+                    await asyncio.wait_for(ctrl.stop(force=True), timeout=5)
+                except Exception:
+                    pass
             try:
-                await asyncio.wait_for(self.ctrl.close(), timeout=15)
+                await asyncio.wait_for(ctrl.close(), timeout=15)
             except Exception:
                 pass
         self.exit(0)
@@ -626,6 +737,7 @@ class SbteamApp(App[int]):
             self.log.warning(f"list_files failed: {exc}")
             return
         self.file_tree.set_entries(entries)
+        self.update_files_hint()
 
     @on(Tree.NodeSelected, "#files")
     def _file_selected(self, event: Tree.NodeSelected) -> None:
@@ -633,6 +745,7 @@ class SbteamApp(App[int]):
         if entry is None or entry.is_dir:
             return
         self.file_tree.mark_seen(entry.path)
+        self.update_files_hint()
         self._show_preview(entry)
 
     @work(exclusive=True, group="preview", exit_on_error=False)

@@ -68,3 +68,10 @@ async def wait_for(pilot, predicate: Callable[[], bool], limit: float = 10.0) ->
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await pilot.pause(0.02)
+
+
+def dialog_shown(app, cls: type) -> bool:
+    """`cls` is the active screen and has its focus set: keys pressed now reach it
+    (a screen is active as soon as it is pushed, before its widgets are mounted)."""
+    screen = app.screen
+    return isinstance(screen, cls) and app.focused is not None and app.focused.screen is screen

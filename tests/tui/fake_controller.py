@@ -58,6 +58,9 @@ class FakeSandboxError(RuntimeError):
     pass
 
 
+SANDBOX_FAILURE = "cannot start the kernel: No module named 'ipykernel'\n(while starting the local sandbox)"
+
+
 def make_files(folder: Path) -> Path:
     """Deterministic sandbox files like the DEMO's, plus one of each other preview kind."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -175,6 +178,7 @@ class FakeController:
         all_files_visible: bool = False,
         record: bool = False,
         cost: float | None = None,
+        sandbox_failures: int = 0,
     ) -> None:
         self.settings = settings
         self.demo = settings.is_demo
@@ -204,6 +208,8 @@ class FakeController:
         self.decisions: list[tuple[str, str, Any]] = []  # (call_id, decision, detail)
         self.resumed: list[tuple[str, str]] = []  # (run_id, instruction)
         self._approving = False
+        self.sandbox_failures = sandbox_failures  # how many sandbox starts fail (warm-up, then runs)
+        self.sandbox_up = False
 
     @property
     def cost(self) -> float | None:
@@ -212,7 +218,15 @@ class FakeController:
     async def warm_up(self) -> None:
         self.calls.append("warm_up")
         await asyncio.sleep(self._warm_delay)
+        self._start_sandbox()
+
+    def _start_sandbox(self) -> None:
+        """Like the session: a failed start leaves no sandbox; the next run tries again."""
+        if self.sandbox_failures > 0:
+            self.sandbox_failures -= 1
+            raise FakeSandboxError(SANDBOX_FAILURE)
         self.isolation = self._isolation
+        self.sandbox_up = True
 
     def start(self, task: str) -> str:
         self.calls.append("start")
@@ -259,6 +273,14 @@ class FakeController:
         put(RunStarted(run_id=run_id, task=task, model=self.model_label, demo=self.demo, sandbox=self.sandbox_kind,
                        isolation=self.isolation, max_messages=30, timeout=600.0, resumed_from=resumed_from,
                        approve=approve))
+        if not self.sandbox_up:  # like the engine: a run starts the sandbox if the warm-up did not
+            put(SandboxStatus(run_id=run_id, state="starting", kind=self.sandbox_kind))
+            try:
+                self._start_sandbox()
+            except FakeSandboxError as exc:
+                self.state = "finished"
+                put(RunFinished(run_id=run_id, reason="error", message=f"the sandbox did not start: {exc}"))
+                return
         put(SandboxStatus(run_id=run_id, state="ready", kind=self.sandbox_kind, isolation=self.isolation))
         try:
             for event in self.script(run_id, task):
@@ -357,6 +379,8 @@ class FakeController:
         self.calls.append("restart")
         if self.state in ("running", "stopping"):
             await self.stop(force=True)
+        if not keep_sandbox:  # like the engine: a fresh, empty sandbox
+            self.visible.clear()
         self.state = "idle"
         return self.start(self.task or "")
 

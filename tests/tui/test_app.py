@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import DataTable, Markdown, Static
+from textual.widgets._footer import FooterKey
 
 from team.config import ConfigError, Settings
 from team.events import Handoff, Message, RunFinished
 from tests.tui.conftest import SIZE, wait_for
-from tests.tui.fake_controller import short_script
+from tests.tui.fake_controller import SANDBOX_FAILURE, short_script
 from tui.app import DEMO_HINT, SbteamApp, default_task
 from tui.screens.config_error import ConfigErrorScreen
 from tui.screens.new_task import NewTaskModal
 from tui.widgets.preview import Preview
+from tui.widgets.status_bar import PriorityFooter
 from tui.widgets.task_input import TaskInput
 from tui.widgets.transcript import MessageView, ToolView
 
@@ -58,13 +60,83 @@ async def test_sandbox_warm_up_is_shown(make_app):
         assert {"Stop run", "Restart run", "New task", "Save file"} <= set(commands)
 
 
-async def test_small_terminal_layout(make_app):
-    app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+async def test_sandbox_that_failed_to_start_is_shown_and_retried(make_app):
+    app = make_app(sandbox_failures=2)  # the warm-up and the first run's start fail
+    async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: _ready(app))
-        for widget_id in ("#transcript", "#task", "#files", "#preview", "#status"):
-            region = app.query_one(widget_id).region
-            assert region.width > 10 and region.height >= 1, widget_id
+        await pilot.pause()
+        status = app.status
+        assert "local·FAILED" in status.plain and "unknown" not in status.plain
+        first_line = SANDBOX_FAILURE.splitlines()[0]
+        assert first_line in str(status.tooltip) and SANDBOX_FAILURE.splitlines()[1] not in str(status.tooltip)
+        assert any(first_line in n.message and n.severity == "error" for n in app._notifications)
+        await pilot.press("enter")  # the run tries to start it again, and fails again
+        await wait_for(pilot, lambda: app.run_state == "finished")
+        assert "finished: ERROR" in status.plain and "local·FAILED" in status.plain
+        assert first_line in str(status.tooltip)
+        app.query_one(TaskInput).load_text("again")
+        await pilot.press("enter")  # the app still works: this start succeeds
+        await wait_for(pilot, lambda: "finished: TERMINATE" in status.plain)
+        assert "local·bwrap" in status.plain and "FAILED" not in status.plain and not status.tooltip
+        assert app.ctrl.calls.count("start") == 2
+
+
+async def test_tab_moves_between_panes_not_into_tool_calls(make_app):
+    app = make_app(all_files_visible=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.run_state == "finished")
+        await app.transcript.flush_now()
+        await pilot.pause()
+        assert len([w for w in app.transcript.items if isinstance(w, ToolView)]) == 3
+        chain = app.screen.focus_chain
+        assert not [w for w in chain if app.transcript in w.ancestors], chain
+        stops = []
+        for _ in range(4):
+            await pilot.press("tab")
+            stops.append(app.focused.id)
+        assert stops == ["files", "preview-body", "transcript", "task"]
+
+
+async def test_footer_shows_every_main_key(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.pause()
+        keys = {k.key_display: k.description for k in app.query_one(PriorityFooter).query(FooterKey)}
+        for key in ("⏎", "^r", "^n", "^b", "^s", "f4", "^e", "f6", "^q", "^p"):
+            assert key in keys, (key, keys)
+        assert keys["f6"] == "Approval" and keys["^e"] == "Export"
+
+
+async def test_ctrl_r_forgets_the_old_sandboxs_files(make_app):
+    app = make_app(delay=0.3, script=short_script, all_files_visible=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        await pilot.press("enter")
+        preview = await _select(app, pilot, "data_stats.json")
+        assert app.file_tree.entries
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.run_id == "run-002")
+        await pilot.pause()
+        assert preview.path is None
+        assert "fresh sandbox" in str(preview.query_one("#preview-title", Static).render())
+        assert not preview.query_one("#preview-body").children
+
+
+async def test_toasts_leave_the_status_bar_readable(make_app):
+    from textual.widgets._toast import Toast
+
+    app = make_app()
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        app.notify("a long enough message to cover the right end of the status bar", timeout=30)
+        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+        await pilot.pause()
+        status, footer = app.status.region, app.query_one(PriorityFooter).region
+        for toast in app.screen.query(Toast):
+            assert not toast.region.overlaps(status) and not toast.region.overlaps(footer)
 
 
 async def test_not_isolated_warning(make_app):
@@ -251,16 +323,22 @@ async def test_run_error_notifies_and_app_stays_usable(make_app):
         await wait_for(pilot, lambda: "TERMINATE" in app.status.plain)
 
 
-async def test_ctrl_q_closes_the_controller(make_app):
-    app = make_app(delay=0.5, script=short_script)
+async def test_ctrl_q_force_stops_at_once_and_closes(make_app):
+    import time
+
+    app = make_app(delay=3.0, script=short_script)  # a graceful stop would wait for the next turn
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: _ready(app))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.ctrl.state == "running")
+        await wait_for(pilot, lambda: app.ctrl.state == "running" and len(app.transcript.record) >= 2)
         ctrl = app.ctrl
+        started = time.monotonic()
         await pilot.press("ctrl+q")
+        assert "quitting" in app.status.plain
         await wait_for(pilot, lambda: ctrl.closed)
-    assert ctrl.closed and ctrl.calls[-1] == "close"
+        took = time.monotonic() - started
+    assert ctrl.closed and ctrl.calls[-2:] == ["stop(force)", "close"]
+    assert took < 1.0, took
 
 
 async def test_many_messages_stay_capped(make_app, monkeypatch):

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Static, TextArea
 
 from team.config import Settings
 from team.events import RunStarted, SandboxOutput, ToolCall, ToolResult
-from tests.tui.conftest import SIZE, wait_for
+from tests.tui.conftest import SIZE, dialog_shown, wait_for
 from tests.tui.fake_controller import demo_script, write_record
 from tui.app import SbteamApp
 from tui.screens.approval import ApprovalScreen
@@ -199,18 +199,18 @@ async def test_approval_dialog_approve_edit_reject(make_app):
         await pilot.press("f6")
         assert app.ctrl.approve and "APPROVE" in app.status.plain
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await wait_for(pilot, lambda: dialog_shown(app, ApprovalScreen))
         dialog = app.screen
         assert dialog.agent == "CodeAgent" and dialog.tool == "run_code" and dialog.original == "print('one')"
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen is not dialog)
+        await wait_for(pilot, lambda: dialog_shown(app, ApprovalScreen) and app.screen is not dialog)
         dialog = app.screen
         await pilot.press("e")
         editor = dialog.query_one(TextArea)
         assert app.focused is editor
         editor.load_text("print('edited')")
         await pilot.press("ctrl+enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen is not dialog)
+        await wait_for(pilot, lambda: dialog_shown(app, ApprovalScreen) and app.screen is not dialog)
         dialog = app.screen
         dialog.query_one(Input).focus()
         await pilot.press(*"not", "space", *"now", "enter")
@@ -234,7 +234,7 @@ async def test_escape_stops_a_run_waiting_for_approval(make_app):
         await wait_for(pilot, lambda: _ready(app))
         app.action_toggle_approve()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await wait_for(pilot, lambda: dialog_shown(app, ApprovalScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.run_state == "finished")
         await wait_for(pilot, lambda: not isinstance(app.screen, ApprovalScreen))
@@ -248,9 +248,9 @@ async def test_approval_mode_off_mid_run_approves_without_asking(make_app):
         await wait_for(pilot, lambda: _ready(app))
         await pilot.press("f6")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await wait_for(pilot, lambda: dialog_shown(app, ApprovalScreen))
         await pilot.press("a")
-        await wait_for(pilot, lambda: len(app.ctrl.decisions) == 1 and isinstance(app.screen, ApprovalScreen))
+        await wait_for(pilot, lambda: len(app.ctrl.decisions) == 1 and dialog_shown(app, ApprovalScreen))
         await pilot.press("f6")  # off, in the dialog: this call and the next are approved
         await wait_for(pilot, lambda: app.run_state == "finished")
         assert not isinstance(app.screen, ApprovalScreen)
@@ -288,7 +288,7 @@ async def test_real_engine_approve_then_history_and_resume(tmp_path: Path):
         await wait_for(pilot, lambda: app.ctrl is not None, limit=30)
         assert app.ctrl.approve and "APPROVE" in app.status.plain
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen), limit=30)
+        await wait_for(pilot, lambda: dialog_shown(app, ApprovalScreen), limit=30)
         assert "note.txt" in app.screen.original
         await pilot.press("a")
         await wait_for(pilot, lambda: app.run_state == "finished", limit=30)

@@ -23,6 +23,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TextArea
 
+from tui.widgets.status_bar import PriorityFooter
+
 Decision = tuple[str, Any]  # ("approve", None) | ("edit", {arg: new}) | ("reject", reason)
 
 # tool → (the argument the user may edit, its lexer)
@@ -42,29 +44,56 @@ def _lexer_for(name: str, args: dict[str, Any]) -> str:
     return EDITABLE.get(name, ("", "json"))[1]
 
 
+class ApprovalDialog(VerticalScroll, can_focus=False):
+    """The dialog's frame: scrolls the code between its docked title and actions.
+    Not a Tab stop: ↑↓ / PgUp / PgDn reach it from the focused button."""
+
+
+VIEW_HINT = "a approve · e edit · r reject · shift+tab reason · ↑↓ scroll · esc stop run"
+EDIT_HINT = "ctrl+s approve your edit · esc undo it · tab reason, buttons"
+
+
 class ApprovalScreen(ModalScreen[Decision]):
-    """Shows one tool call; dismisses with the decision tuple the engine expects."""
+    """Shows one tool call; dismisses with the decision tuple the engine expects.
+
+    Built for small terminals: the title is docked at the top and the reason,
+    the buttons and the key hint at the bottom of the dialog, so only the code
+    between them scrolls (↑↓ / PgUp / PgDn from the buttons). In edit mode the
+    editor fills that middle, ctrl+s (which tmux delivers, unlike ctrl+enter)
+    approves the edit and Esc undoes it; a second Esc stops the run.
+    """
 
     BINDINGS = [
         Binding("a", "approve", "Approve"),
-        Binding("ctrl+enter", "approve", "Approve", show=False, priority=True),
         Binding("e", "edit", "Edit"),
         Binding("r", "reject", "Reject"),
+        Binding("ctrl+s", "confirm", "Approve edited", priority=True),
+        Binding("ctrl+enter", "confirm", "Approve edited", show=False, priority=True),
+        Binding("escape", "cancel_edit", "Undo edit", priority=True),
+        # The app's keys that work here too, for the footer (the app's own bindings run them).
+        Binding("escape", "app.stop", "Stop run"),
+        Binding("f6", "app.toggle_approve", "Approval off"),
+        Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
     DEFAULT_CSS = """
     ApprovalScreen { align: center middle; }
-    ApprovalScreen > Vertical {
-        width: 110; max-width: 95%; height: auto; max-height: 90%;
+    ApprovalScreen #approval-dialog {
+        width: 110; max-width: 100%; height: auto; max-height: 90%;
         border: thick $warning; padding: 0 1; background: $surface;
+        scrollbar-size-vertical: 1;
     }
-    ApprovalScreen #approval-title { text-style: bold; margin-bottom: 1; }
-    ApprovalScreen #approval-code { height: auto; max-height: 24; border: round $panel-lighten-2; }
-    ApprovalScreen #approval-editor { height: 18; }
+    ApprovalScreen.-short #approval-dialog { max-height: 100%; }
+    ApprovalScreen #approval-title { dock: top; height: auto; text-style: bold; padding-bottom: 1; }
+    ApprovalScreen #approval-code { height: auto; border: round $panel-lighten-2; }
+    ApprovalScreen #approval-editor { height: 1fr; min-height: 3; }
+    ApprovalScreen #approval-actions { dock: bottom; height: auto; }
     ApprovalScreen #approval-reason { margin-top: 1; }
-    ApprovalScreen Horizontal { height: auto; align-horizontal: center; margin-top: 1; }
+    ApprovalScreen #approval-buttons { height: auto; align-horizontal: center; }
     ApprovalScreen Button { margin: 0 1; }
     ApprovalScreen #approval-hint { color: $text-muted; text-align: center; }
+    ApprovalScreen.-short #approval-title { padding-bottom: 0; }
+    ApprovalScreen.-short #approval-reason { margin-top: 0; }
     """
 
     def __init__(self, agent: str, name: str, arguments: dict[str, Any]) -> None:
@@ -86,10 +115,9 @@ class ApprovalScreen(ModalScreen[Decision]):
         if self.tool == "write_file" and "file_path" in self.arguments:
             title.append(f" → {self.arguments['file_path']}", style="bold")
         title.append(" — approve, edit or reject it")
-        with Vertical():
+        with ApprovalDialog(id="approval-dialog"):
             yield Static(title, id="approval-title")
-            with VerticalScroll(id="approval-code"):
-                yield Static(self._syntax())
+            yield Static(self._syntax(), id="approval-code")
             if self.field:
                 editor = TextArea(
                     self.original,
@@ -101,13 +129,16 @@ class ApprovalScreen(ModalScreen[Decision]):
                 )
                 editor.display = False
                 yield editor
-            yield Input(placeholder="reason for rejecting (optional; the model is told)", id="approval-reason")
-            with Horizontal():
-                yield Button("Approve · a", id="approve", variant="success")
-                if self.field:
-                    yield Button("Edit · e", id="edit", variant="primary")
-                yield Button("Reject · r", id="reject", variant="error")
-            yield Static("Esc stops the run", id="approval-hint")
+            with Vertical(id="approval-actions"):
+                yield Input(placeholder="reason for rejecting (optional; Enter rejects; the model is told)",
+                            id="approval-reason")
+                with Horizontal(id="approval-buttons"):
+                    yield Button("Approve · a", id="approve", variant="success")
+                    if self.field:
+                        yield Button("Edit · e", id="edit", variant="primary")
+                    yield Button("Reject · r", id="reject", variant="error")
+                yield Static(VIEW_HINT if self.field else VIEW_HINT.replace("e edit · ", ""), id="approval-hint")
+        yield PriorityFooter()
 
     def on_mount(self) -> None:
         self.query_one("#approve", Button).focus()
@@ -126,16 +157,41 @@ class ApprovalScreen(ModalScreen[Decision]):
     def editor(self) -> TextArea:
         return self.query_one("#approval-editor", TextArea)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """a/e/r while viewing (the editor types them); ctrl+s and Esc-undo while editing."""
+        if action in ("confirm", "cancel_edit"):
+            return self.editing
+        if action in ("approve", "edit", "reject"):
+            return not self.editing
+        return True
+
+    def _set_editing(self, editing: bool) -> None:
+        self.editing = editing
+        self.query_one("#approval-code").display = not editing
+        self.editor.display = editing
+        approve, edit = self.query_one("#approve", Button), self.query_one("#edit", Button)
+        approve.label = "Approve edited · ctrl+s" if editing else "Approve · a"
+        edit.label = "Undo edit · esc" if editing else "Edit · e"
+        self.query_one("#reject", Button).label = "Reject" if editing else "Reject · r"
+        for button in self.query(Button):
+            button.refresh(layout=True)  # a new label does not resize a Button by itself
+        self.query_one("#approval-hint", Static).update(EDIT_HINT if editing else VIEW_HINT)
+        self.refresh_bindings()
+
     def action_edit(self) -> None:
         """Swap the highlighted view for an editable one (Approve then uses the edit)."""
-        if not self.field:
+        if not self.field or self.editing:
             return
-        self.editing = True
-        self.query_one("#approval-code").display = False
-        editor = self.editor
-        editor.display = True
-        editor.focus()
-        self.query_one("#approve", Button).label = "Approve edited · ctrl+enter"
+        self._set_editing(True)
+        self.editor.focus()
+
+    def action_cancel_edit(self) -> None:
+        """Esc while editing: back to the original code, nothing changed."""
+        if not self.editing:
+            return
+        self.editor.load_text(self.original)
+        self._set_editing(False)
+        self.query_one("#approve", Button).focus()
 
     def decision(self) -> Decision:
         """What Approve means now: the edit when the text changed, else a plain approve."""
@@ -150,6 +206,10 @@ class ApprovalScreen(ModalScreen[Decision]):
     def action_approve(self) -> None:
         self._decide(self.decision())
 
+    def action_confirm(self) -> None:
+        """ctrl+s (or ctrl+enter where the terminal sends it): approve, with the edit."""
+        self.action_approve()
+
     def action_reject(self) -> None:
         self._decide(("reject", self.query_one("#approval-reason", Input).value.strip()))
 
@@ -160,6 +220,9 @@ class ApprovalScreen(ModalScreen[Decision]):
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "edit" and self.editing:
+            self.action_cancel_edit()
+            return
         {"approve": self.action_approve, "edit": self.action_edit, "reject": self.action_reject}[
             event.button.id or "reject"
         ]()

@@ -107,9 +107,11 @@ class Preview(Vertical):
     def on_mount(self) -> None:
         self.query_one("#preview-note").display = False
 
-    async def clear(self) -> None:
+    async def clear(self, note: str = "") -> None:
+        """Show nothing; `note` says why (e.g. the sandbox was replaced) instead of the usual hint."""
         self.path = self.kind = None
-        self.query_one("#preview-title", Static).update(Text("Select a file to preview it", style="dim"))
+        title = Text(note, style="yellow") if note else Text("Select a file to preview it", style="dim")
+        self.query_one("#preview-title", Static).update(title)
         await self.query_one("#preview-body").remove_children()
         self.query_one("#preview-note").display = False
 

@@ -1,16 +1,22 @@
-"""The termination-status bar: what the run is doing and how close it is to a limit.
+"""The two bottom lines: the termination-status bar (what the run is doing and
+how close it is to a limit) and the key footer. Both fit the terminal's width
+by leaving out their low-priority parts, never by cutting the line.
 
-One `Static` re-rendered from plain attributes instead of a dozen reactive
-labels: the whole line is a handful of spans and is rebuilt at most a few
-times a second (Progress events, a 1 s elapsed tick while running).
+The status bar is one `Static` re-rendered from plain attributes instead of a
+dozen reactive labels: the whole line is a handful of spans and is rebuilt at
+most a few times a second (Progress events, a 1 s elapsed tick while running).
 """
 
 from __future__ import annotations
 
 import time
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual.widgets import Static
+from textual.app import ComposeResult
+from textual.binding import ActiveBinding, Binding
+from textual.widgets import Footer, Static
+from textual.widgets._footer import FooterKey
 
 REASON_LABELS = {
     "terminate": "TERMINATE",
@@ -26,6 +32,7 @@ STATE_STYLES = {
     "idle": "bold green",
     "running": "bold cyan",
     "stopping": "bold yellow",
+    "quitting": "bold yellow",
     "finished": "bold magenta",
     "error": "bold red",
 }
@@ -66,8 +73,49 @@ def _bar(value: int, total: int, width: int = 8) -> str:
     return "▰" * filled + "▱" * (width - filled)
 
 
+SEPARATORS = ("  │  ", " │ ")  # wide first; the narrow one before dropping any part
+
+# What the bar keeps when the terminal is narrow: the lowest priority goes first.
+# The run state, a failed or unisolated sandbox and the approval badge stay.
+PRIORITY = {
+    "state": 100,
+    "sandbox": 90,
+    "messages": 80,
+    "agent": 70,
+    "elapsed": 60,
+    "tokens": 40,
+    "model": 30,  # the header says DEMO or the model too
+    "bar": 20,
+}
+
+
+def fit(parts: list[tuple[str, Text]], width: int) -> Text:
+    """Join `(name, text)` parts with separators into at most `width` cells:
+    narrower separators first, then drop the parts of lowest `PRIORITY`."""
+    kept = list(parts)
+    while True:
+        for sep in SEPARATORS:
+            text = Text(no_wrap=True, overflow="ellipsis")
+            for i, (name, part) in enumerate(kept):
+                if i and name != "bar":  # the progress bar sticks to its count
+                    text.append(sep, "dim")
+                elif i:
+                    text.append(" ")
+                text.append_text(part)
+            if width <= 0 or text.cell_len <= width:
+                return text
+        droppable = [p for p in kept if PRIORITY.get(p[0], 50) < PRIORITY["state"]]
+        if not droppable:
+            return text  # the state alone is wider: Rich's ellipsis cuts it
+        kept.remove(min(droppable, key=lambda p: PRIORITY.get(p[0], 50)))
+
+
 class StatusBar(Static):
-    """Run state (continuation, approval mode), agent, limits, tokens and cost, model and sandbox."""
+    """Run state (continuation, approval mode), agent, limits, tokens and cost, model and sandbox.
+
+    The parts are fitted to the width: on a narrow terminal the low-priority ones
+    (progress bar, model, tokens…) are left out instead of cutting the line.
+    """
 
     DEFAULT_CSS = """
     StatusBar {
@@ -93,6 +141,7 @@ class StatusBar(Static):
         self.demo = False
         self.sandbox_kind = ""
         self.isolation = "unknown"
+        self.sandbox_error = ""  # why the sandbox failed to start ("" = it did not fail)
         self.cost: float | None = None
         self.agent_tokens: dict[str, list[int]] = {}
         self.resumed_from = ""
@@ -101,6 +150,9 @@ class StatusBar(Static):
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
+        self.refresh_bar()
+
+    def on_resize(self) -> None:
         self.refresh_bar()
 
     def _tick(self) -> None:
@@ -128,50 +180,146 @@ class StatusBar(Static):
             return f"finished: {REASON_LABELS.get(self.reason, self.reason.upper())}"
         return self.state
 
-    def build(self) -> Text:
-        sep = ("  │  ", "dim")
-        text = Text(no_wrap=True, overflow="ellipsis")
+    def parts(self) -> list[tuple[str, Text]]:
+        """The bar's parts in order, each named after its `PRIORITY`."""
         style = STATE_STYLES.get(self.state, "bold")
         if self.state == "finished" and self.reason == "error":
             style = STATE_STYLES["error"]
-        text.append("● ", style)
-        text.append(self.state_label, style)
+        state = Text.assemble(("● ", style), (self.state_label, style))
         if self.resumed_from:
-            text.append(f"  ↻ continues {short_id(self.resumed_from)}", "bold cyan")
+            state.append(f"  ↻ continues {short_id(self.resumed_from)}", "bold cyan")
         if self.approve:
-            text.append("  ")
-            text.append(" APPROVE ", "bold black on cyan")
+            state.append("  ")
+            state.append(" APPROVE ", "bold black on cyan")
+        parts = [("state", state)]
         if self.agent:
-            text.append(*sep)
-            text.append(self.agent, "bold")
-        text.append(*sep)
-        text.append(f"msgs {self.messages}/{self.max_messages} ")
-        text.append(_bar(self.messages, self.max_messages), "cyan")
-        text.append(*sep)
-        text.append(f"{self.shown_elapsed():.0f}s/{self.timeout:.0f}s")
-        text.append(*sep)
-        text.append(f"tok {_tokens(self.tokens_in)}↑ {_tokens(self.tokens_out)}↓ ")
-        text.append(cost_label(self.cost, self.demo), "bold green" if self.cost else "")
-        text.append(*sep)
+            parts.append(("agent", Text(self.agent, "bold")))
+        parts.append(("messages", Text(f"msgs {self.messages}/{self.max_messages}")))
+        parts.append(("bar", Text(_bar(self.messages, self.max_messages), "cyan")))
+        parts.append(("elapsed", Text(f"{self.shown_elapsed():.0f}s/{self.timeout:.0f}s")))
+        tokens = Text(f"tok {_tokens(self.tokens_in)}↑ {_tokens(self.tokens_out)}↓ ")
+        tokens.append(cost_label(self.cost, self.demo), "bold green" if self.cost else "")
+        parts.append(("tokens", tokens))
         if self.demo:
-            text.append(" DEMO ", "bold black on yellow")
+            parts.append(("model", Text(" DEMO ", "bold black on yellow")))
         else:
-            text.append(self.model or "model?", "bold")
-        if self.sandbox_kind:
-            text.append(*sep)
-            text.append(f"{self.sandbox_kind}·{self.isolation}")
+            parts.append(("model", Text(self.model or "model?", "bold")))
+        if self.sandbox_error:
+            parts.append(("sandbox", Text.assemble(f"{self.sandbox_kind or 'sandbox'}·", ("FAILED", "bold white on red"))))
+        elif self.sandbox_kind:
+            sandbox = Text(f"{self.sandbox_kind}·{self.isolation}")
             if self.isolation == "none":
-                text.append(" ")
-                text.append(" NOT ISOLATED ", "bold white on red")
-        return text
+                sandbox.append(" ")
+                sandbox.append(" NOT ISOLATED ", "bold white on red")
+            parts.append(("sandbox", sandbox))
+        return parts
+
+    def build(self, width: int | None = None) -> Text:
+        """The bar fitted to `width` cells (default: the widget's own width; 0 = everything)."""
+        return fit(self.parts(), self.content_size.width if width is None else width)
 
     def refresh_bar(self) -> None:
         self.update(self.build())
-        tip = agent_tokens_text(self.agent_tokens).replace(" · ", "\n") or None
+        lines = []
+        if self.sandbox_error:
+            lines.append(f"The sandbox failed to start: {self.sandbox_error}\nThe next run tries again.")
+        tokens = agent_tokens_text(self.agent_tokens).replace(" · ", "\n")
+        if tokens:
+            lines.append(tokens)
+        tip = "\n".join(lines) or None
         if tip != self.tooltip:
-            self.tooltip = tip  # per-agent tokens on hover
+            self.tooltip = tip  # the sandbox failure and per-agent tokens on hover
 
     @property
     def plain(self) -> str:
-        """The bar as plain text (tests, tmux capture)."""
+        """The bar as shown, as plain text (tests, tmux capture)."""
         return self.build().plain
+
+
+# Footer keys by action, highest kept longest; the command palette (ctrl+p,
+# every action is there) is always shown, docked right.
+KEY_PRIORITY = {
+    "quit": 100,
+    "stop": 95,
+    "approve": 94, "edit": 93, "reject": 92, "confirm": 94, "cancel_edit": 93,
+    "submit": 90,
+    "toggle_files": 85,
+    "restart": 70,
+    "toggle_approve": 65,
+    "history": 60,
+    "new_task": 55,
+    "newline": 40,
+    "export": 35,
+    "save_file": 30,
+}
+PALETTE_WIDTH = 14  # "▏ ^p palette " with its border and padding
+
+
+class PriorityFooter(Footer):
+    """A `Footer` that shows only the keys that fit, dropping the lowest
+    `KEY_PRIORITY` first (Textual's own footer cuts the line at the right)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._composed_width = -1
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        active = self.screen.active_bindings
+        width = self.size.width or self.app.size.width
+        self._composed_width = width
+        shown: dict[str, tuple] = {}  # action -> (binding, enabled, tooltip); first key wins
+        # The focused widget's keys first, then the screen's, then the app's (Textual keeps
+        # the position of a key the app took over from a widget, e.g. f6 from the TextArea).
+        app_order = [b.action for b in getattr(self.app, "BINDINGS", []) if isinstance(b, Binding)]
+
+        def place(item: ActiveBinding) -> tuple[int, int]:
+            if item.node is self.app:
+                action = item.binding.action
+                return 2, app_order.index(action) if action in app_order else len(app_order)
+            return (1 if item.node is self.screen else 0), 0
+
+        for _node, binding, enabled, tooltip in sorted(active.values(), key=place):
+            if binding.show and binding.action not in shown:
+                shown[binding.action] = (binding, enabled, tooltip)
+        palette = None
+        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+            shown.pop(palette.binding.action if palette else "", None)
+
+        def cells(item: tuple) -> int:
+            binding = item[0]
+            return cell_len(self.app.get_key_display(binding)) + cell_len(binding.description) + 3
+
+        def priority(action: str) -> int:  # a key that does nothing now (dimmed) goes first
+            return KEY_PRIORITY.get(action.rsplit(".", 1)[-1], 50) - (0 if shown[action][1] else 100)
+
+        budget = width - (PALETTE_WIDTH if palette else 0)
+        keep = list(shown)
+        while keep and sum(cells(shown[a]) for a in keep) > budget:
+            keep.remove(min(reversed(keep), key=priority))
+        for action in keep:
+            binding, enabled, tooltip = shown[action]
+            yield FooterKey(
+                binding.key,
+                self.app.get_key_display(binding),
+                binding.description,
+                binding.action,
+                disabled=not enabled,
+                tooltip=tooltip or binding.tooltip,
+            ).data_bind(compact=Footer.compact)
+        if palette is not None:
+            yield FooterKey(
+                palette.binding.key,
+                self.app.get_key_display(palette.binding),
+                palette.binding.description,
+                palette.binding.action,
+                classes="-command-palette",
+                disabled=not palette.enabled,
+                tooltip=palette.binding.tooltip or palette.binding.description,
+            )
+
+    def on_resize(self) -> None:
+        if self._bindings_ready and self.size.width != self._composed_width:
+            self.call_after_refresh(self.recompose)

@@ -266,8 +266,11 @@ class ToolView(Vertical):
                 await box.mount(Static(Text(f"🖼  {path}", style="dim")), image)
 
 
-class Transcript(VerticalScroll):
-    """Scrolling list of transcript items fed with `team.events` objects."""
+class Transcript(VerticalScroll, can_focus_children=False):
+    """Scrolling list of transcript items fed with `team.events` objects.
+
+    One Tab stop: its items (a tool call's collapsible title…) are not focusable,
+    so Tab moves between panes; a click still folds a tool call."""
 
     DEFAULT_CSS = """
     Transcript { layout: stream; }
