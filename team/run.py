@@ -359,8 +359,12 @@ class RunController:
     async def _save_outputs(self) -> None:
         record = self.record
         assert record is not None
+        skipped: list[dict[str, str]] = []
         if self.session.initialized:
-            await self.session.download_all(record.files_dir)
+            report = await self.session.download_all(record.files_dir)
+            skipped = [{"path": p, "reason": why} for p, why in report.skipped]
+            if report.summary():
+                self._emit(ev.Notice(level="warning", text=f"run record: {report.summary()}"), self.run_id)
         if self._team is not None and not self._abandoned:
             with contextlib.suppress(Exception):
                 state = await asyncio.wait_for(self._team.swarm.save_state(), 5)
@@ -373,6 +377,7 @@ class RunController:
                 "model": self.model_label,
                 "sandbox": self.sandbox_kind,
                 "started": datetime.now().isoformat(timespec="seconds"),
+                "files_skipped": skipped,
             },
         )
 
