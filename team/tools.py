@@ -409,7 +409,10 @@ async def format_execution(session: CodeSession, execution: Any) -> str:
     stderr = "".join(execution.logs.stderr)
     figures: list[str] = []
     for index, result in enumerate(execution.results):
-        if getattr(result, "png", None):
+        saved_as = (getattr(result, "extra", None) or {}).get("sbteam/saved_as")
+        if saved_as:  # the code saved this picture itself (savefig): name its file, no copy
+            figures.append(relative_path(absolute_path(saved_as)) or saved_as)
+        elif getattr(result, "png", None):
             figures.append(await _save_figure(session, result.png, execution.execution_count, index))
     error = execution.error
     if error is None:

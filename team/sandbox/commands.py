@@ -91,6 +91,7 @@ class LocalCommandHandle:
 
     async def wait(self, on_stdout: OutputCallback | None = None, on_stderr: OutputCallback | None = None) -> Any:
         """Wait for the end; a non-zero exit raises E2B's CommandExitException, as E2B does."""
+        from e2b.exceptions import SandboxNotRunningException
         from e2b.sandbox.commands.command_handle import CommandExitException, CommandResult
 
         if on_stdout is not None:
@@ -101,6 +102,10 @@ class LocalCommandHandle:
         code = await self._proc.wait()
         self.exit_code = _exit_code(code)
         self._owner._running.pop(self.pid, None)
+        if self._owner._sandbox._killed and self.error != "timeout":
+            raise SandboxNotRunningException(
+                "The sandbox was killed or reached its end of life while the command was running"
+            )
         if self.exit_code != 0:
             self.error = self.error or f"exit status {self.exit_code}"
             raise CommandExitException(
@@ -116,12 +121,37 @@ class LocalCommandHandle:
             os.killpg(self._proc.pid, signal.SIGKILL)
         return True
 
+    async def send_stdin(self, data: str | bytes) -> None:
+        """Write to the command's stdin (it was started with `stdin=True`)."""
+        stdin = self._proc.stdin
+        if stdin is None or stdin.is_closing():
+            from e2b.exceptions import InvalidArgumentException
+
+            raise InvalidArgumentException("the command's stdin is not open (start it with stdin=True)")
+        stdin.write(data.encode() if isinstance(data, str) else bytes(data))
+        await stdin.drain()
+
+    async def close_stdin(self) -> None:
+        """Close the command's stdin (it reads EOF)."""
+        stdin = self._proc.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await stdin.wait_closed()
+
     async def disconnect(self) -> None:
         """E2B stops streaming to this handle; the command goes on (nothing to do locally)."""
 
 
 def _exit_code(code: int) -> int:
-    return code if code >= 0 else 128 - code  # killed by signal N: 128+N, as a shell says
+    return code if code >= 0 else -1  # killed by a signal: -1, as E2B (Go's ExitCode())
+
+
+def _is_dir(sbx: LocalSandbox, rel: str) -> bool:
+    try:
+        return sbx._fs.entry(rel).kind == "dir"
+    except (OSError, ValueError):
+        return False
 
 
 class LocalCommands:
@@ -140,17 +170,25 @@ class LocalCommands:
         keep: int,
         on_stdout: OutputCallback | None,
         on_stderr: OutputCallback | None,
+        stdin: bool = False,
     ) -> LocalCommandHandle:
         sbx = self._sandbox
         if sbx._killed:
             raise SandboxError("the sandbox was killed")
         extra = {**sbx._envs, **(envs or {})}
-        rel = sandbox_relpath(cwd or WORKDIR)
+        target = cwd or WORKDIR
+        if target == "~" or target.startswith("~/"):
+            target = WORKDIR + target[1:]  # the sandbox user's home, as a shell would
+        rel = sandbox_relpath(target)
         inside_cwd = f"{WORKDIR}/{rel}" if rel else WORKDIR
+        if rel and not await asyncio.to_thread(_is_dir, sbx, rel):
+            from e2b.exceptions import InvalidArgumentException
+
+            raise InvalidArgumentException(f"cwd {cwd!r} is not an existing folder in the sandbox")
         command = launcher.guest_argv(sbx._rlimits(), list(argv))
         close_fds: list[int] = []
         if sbx._bwrap:
-            data, close_fds = launcher.identity_fds()
+            data, close_fds = launcher.guest_files()
             env = launcher.sandbox_env(WORKDIR, tmp="/tmp", extra=extra)
             full = launcher.bwrap_argv(
                 sbx._bwrap,
@@ -176,7 +214,7 @@ class LocalCommands:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *full,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=host_cwd,
@@ -242,7 +280,13 @@ class LocalCommands:
         (seconds, 0 = none) kills the command and raises TimeoutException.
         """
         handle = await self._start(
-            ["/bin/bash", "-l", "-c", cmd], envs=envs, cwd=cwd, keep=KEEP, on_stdout=on_stdout, on_stderr=on_stderr
+            ["/bin/bash", "-l", "-c", cmd],
+            envs=envs,
+            cwd=cwd,
+            keep=KEEP,
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+            stdin=bool(stdin),
         )
         if timeout:
             asyncio.get_running_loop().call_later(timeout, self._expire, handle)
@@ -278,6 +322,12 @@ class LocalCommands:
     async def kill(self, pid: int, **_: Any) -> bool:
         handle = self._running.get(pid)
         return await handle.kill() if handle is not None else False
+
+    async def send_stdin(self, pid: int, data: str | bytes, **_: Any) -> None:
+        await (await self.connect(pid)).send_stdin(data)
+
+    async def close_stdin(self, pid: int, **_: Any) -> None:
+        await (await self.connect(pid)).close_stdin()
 
     def kill_all(self) -> None:
         """SIGKILL every command still running (the sandbox is being killed)."""

@@ -8,14 +8,17 @@ Results are the SDK's own `EntryInfo`/`WriteInfo`, errors its own exceptions.
 
 Where E2B's VM and a host folder differ:
 - only /home/user is reachable (E2B's whole VM is);
-- a symlink pointing out of the sandbox is listed as a `symlink` of size 0,
-  never stat-ed (the host would otherwise reveal a host file's size);
+- a symlink pointing out of the sandbox is listed as a file with the link's
+  own size and its text as target, never stat-ed (the host would otherwise
+  reveal whether a host file exists and its size); inside, as envd: the
+  target's type and resolved path, the link's own size and mode;
 - `read_head` (not E2B) reads a bounded prefix and the real size, for previews.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import stat
 from collections.abc import AsyncIterable, Iterable, Iterator
@@ -32,10 +35,15 @@ if TYPE_CHECKING:
 LIST_CAP = 100_000  # entries one list() call returns at most
 
 
-def _names(uid: int) -> dict[int, str]:
-    """How owners look inside the sandbox: the sandbox's own uid is `user`."""
-    mine = os.getuid()
+def _names(mine: int) -> dict[int, str]:
+    """How owners look inside the sandbox: the app's own id (the sandbox's) is `user`."""
     return {mine: "user", 0: "root"} if mine != 0 else {0: "user"}
+
+
+def _permissions(mode: int) -> str:
+    """Go's FileMode.String(), which envd reports: `-rw-r--r--`, `drwxr-xr-x`, `Lrwxrwxrwx`."""
+    text = stat.filemode(mode)
+    return "L" + text[1:] if text.startswith("l") else text
 
 
 def _error(exc: OSError, path: str) -> Exception:
@@ -92,6 +100,7 @@ class LocalFiles:
     def __init__(self, fs: SandboxFS) -> None:
         self._fs = fs
         self._owners = _names(os.getuid())
+        self._groups = _names(os.getgid())
 
     async def _run(self, path: str, func: Any, *args: Any) -> Any:
         try:
@@ -120,18 +129,23 @@ class LocalFiles:
         """Write str/bytes/file-like/(async) iterable data, creating parent folders."""
         return (await self.write_files([{"path": path, "data": data}], **kw))[0]
 
-    async def write_files(self, files: Iterable[Any], **_: Any) -> list[WriteInfo]:
-        """Write several files (E2B's `WriteEntry` dicts: `path`, `data`)."""
-        from e2b.sandbox.filesystem.filesystem import FileType, WriteInfo
+    async def write_files(
+        self, files: Iterable[Any], metadata: dict[str, str] | None = None, **_: Any
+    ) -> list[WriteInfo]:
+        """Write several files (E2B's `WriteEntry` dicts: `path`, `data`), each with `metadata`."""
+        from e2b.sandbox.filesystem.filesystem import FileType, WriteInfo, validate_metadata
 
+        validate_metadata(metadata)  # before anything is written, as E2B
         out = []
         for item in files:
             path, data = item["path"], item["data"]
             rel = sandbox_relpath(path)
             chunks = await _chunks(data)
-            await self._run(path, self._fs.write, rel, chunks)
+            await self._run(path, self._fs.write, rel, chunks, metadata)
             spath = _spath(rel)
-            out.append(WriteInfo(name=os.path.basename(spath), type=FileType.FILE, path=spath))
+            out.append(
+                WriteInfo(name=os.path.basename(spath), type=FileType.FILE, path=spath, metadata=dict(metadata) if metadata else None)
+            )
         return out
 
     async def list(self, path: str = WORKDIR, depth: int | None = 1, **_: Any) -> list[EntryInfo]:
@@ -141,7 +155,7 @@ class LocalFiles:
         if depth is not None and depth < 1:
             raise InvalidArgumentException("depth should be at least 1")
         rel = sandbox_relpath(path)
-        entries, _truncated = await self._run(path, self._fs.list, rel, depth or 1, LIST_CAP)
+        entries, _truncated = await self._run(path, functools.partial(self._fs.list, metadata=True), rel, depth or 1, LIST_CAP)
         return [self._info(e) for e in entries]
 
     async def walk(self, path: str = WORKDIR, max_entries: int = LIST_CAP) -> tuple[list[EntryInfo], bool]:
@@ -156,7 +170,7 @@ class LocalFiles:
 
     async def get_info(self, path: str, **_: Any) -> EntryInfo:
         rel = sandbox_relpath(path)
-        return self._info(await self._run(path, self._fs.entry, rel))
+        return self._info(await self._run(path, functools.partial(self._fs.entry, metadata=True), rel))
 
     async def remove(self, path: str, **_: Any) -> None:
         """Remove a file or folder (recursively); a symlink itself, never its target."""
@@ -164,9 +178,10 @@ class LocalFiles:
         await self._run(path, self._fs.remove, rel)
 
     async def rename(self, old_path: str, new_path: str, **_: Any) -> EntryInfo:
+        """Move a file or folder (the target's parent folders are made); the target's info."""
         old, new = sandbox_relpath(old_path), sandbox_relpath(new_path)
         await self._run(old_path, self._fs.rename, old, new)
-        return self._info(await self._run(new_path, self._fs.entry, new))
+        return self._info(await self._run(new_path, functools.partial(self._fs.entry, metadata=True), new))
 
     async def make_dir(self, path: str, **_: Any) -> bool:
         """Create a folder and its parents; True if created, False if it existed."""
@@ -185,24 +200,22 @@ class LocalFiles:
         return await asyncio.to_thread(self._fs.usage)
 
     def _info(self, entry: Entry) -> EntryInfo:
+        """The SDK's EntryInfo, as envd fills it (a symlink has its target's type)."""
         from e2b.sandbox.filesystem.filesystem import EntryInfo, FileType
 
-        if entry.link_target is not None:
-            ftype = FileType.SYMLINK
-        else:
-            ftype = FileType.DIR if entry.kind == "dir" else FileType.FILE
         spath = entry.sandbox_path
         return EntryInfo(
             name=os.path.basename(spath),
-            type=ftype,
+            type=FileType.DIR if entry.kind == "dir" else FileType.FILE,
             path=spath,
             size=entry.size,
             mode=stat.S_IMODE(entry.mode),
-            permissions=stat.filemode(entry.mode),
+            permissions=_permissions(entry.mode),
             owner=self._owners.get(entry.uid, str(entry.uid)),
-            group=self._owners.get(entry.gid, str(entry.gid)),
+            group=self._groups.get(entry.gid, str(entry.gid)),
             modified_time=datetime.fromtimestamp(entry.mtime, tz=UTC),
             symlink_target=entry.link_target,
+            metadata=entry.metadata,
         )
 
 

@@ -52,6 +52,9 @@ def setup_kernel(site: str, home: str, output_chunk: int) -> None:
     - Results get E2B's extra formats: `data` for a pandas DataFrame, `chart` for
       a matplotlib figure (via e2b-charts, as E2B's template does); gated on
       sys.modules so pandas and matplotlib load only when the code uses them.
+    - Lists and dicts come back as JSON too, sequences are never shortened, and an
+      image saved to a path is also shown (matplotlib's savefig included), all as
+      E2B's template does (its startup scripts and kernel config).
     - stdout/stderr are flushed whenever a cell has buffered `output_chunk`
       characters, so a printing loop reaches the host in bounded messages
       (ipykernel otherwise buffers everything printed in 0.2 s into one message).
@@ -61,6 +64,7 @@ def setup_kernel(site: str, home: str, output_chunk: int) -> None:
 
     from IPython import get_ipython
     from IPython.core.formatters import BaseFormatter
+    from IPython.core.formatters import JSONFormatter as JSONFormatterBase
     from traitlets import ObjectName, Unicode
 
     site_module.addsitedir(site)  # may not exist yet: pip makes it, then the host refreshes
@@ -116,11 +120,91 @@ def setup_kernel(site: str, home: str, output_chunk: int) -> None:
             except Exception:
                 return None
 
+    class JSONFormatter(JSONFormatterBase):
+        """Lists and dicts also as application/json (E2B's template does it with orjson)."""
+
+        def __call__(self, obj):
+            if isinstance(obj, (list, dict)):
+                try:
+                    return json.loads(json.dumps(obj, default=_json_default)), {"expanded": True}
+                except (TypeError, ValueError):
+                    pass
+            return super().__call__(obj)
+
     ip = get_ipython()
     fmt = ip.display_formatter
     fmt.formatters["e2b/data"] = DataFormatter(parent=fmt)
     fmt.formatters["e2b/chart"] = ChartFormatter(parent=fmt)
+    fmt.formatters["application/json"] = JSONFormatter(parent=fmt)
+    fmt.formatters["text/plain"].max_seq_length = 0  # whole sequences, as E2B's template
     _bound_output(output_chunk)
+    _display_saved_images()
+
+
+def _json_default(value):
+    """numpy scalars and arrays, as orjson's OPT_SERIALIZE_NUMPY would give them."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
+
+
+SAVED_AS = "sbteam/saved_as"  # display metadata: this image result is a file the code saved
+
+
+def _display_saved_images():
+    """E2B's template: `PIL.Image.save` to a path also displays the image, so
+    `plt.savefig("x.png")` gives a PNG result; and no image viewer is started.
+
+    The template imports PIL at start-up; here PIL.Image is patched when the
+    code first imports it (an import hook), so kernels that never draw pay nothing.
+    """
+    import importlib.abc
+    import importlib.machinery
+
+    def patch(module):
+        image_class = module.Image
+        if getattr(image_class.save, "_sbteam", False):
+            return
+        original = image_class.save
+
+        def save(image, fp, format=None, **options):
+            if isinstance(fp, str):
+                from IPython.display import display
+
+                display(image, metadata={SAVED_AS: fp})
+            return original(image, fp, format, **options)
+
+        save._sbteam = True
+        image_class.save = save
+        try:
+            from PIL.ImageShow import UnixViewer
+
+            UnixViewer.show_file = lambda self, path, **options: 0
+        except ImportError:
+            pass
+
+    if "PIL.Image" in sys.modules:
+        patch(sys.modules["PIL.Image"])
+        return
+
+    class Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "PIL.Image":
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            loader = getattr(spec, "loader", None)
+            if loader is None or not hasattr(loader, "exec_module"):
+                return spec
+            run = loader.exec_module
+
+            def exec_module(module):
+                run(module)
+                patch(module)
+
+            loader.exec_module = exec_module
+            return spec
+
+    sys.meta_path.insert(0, Hook())
 
 
 def _bound_output(limit: int) -> None:

@@ -103,11 +103,18 @@ class KernelProcess(Protocol):
     def log_tail(self) -> str: ...
 
 
-def to_result(data: dict[str, Any], main: bool) -> Result:
-    """A Jupyter MIME bundle as the SDK's Result, field by field as E2B's server fills it."""
+def to_result(data: dict[str, Any], main: bool, metadata: dict[str, Any] | None = None) -> Result:
+    """A Jupyter MIME bundle as the SDK's Result, field by field as E2B's server fills it.
+
+    The display metadata `sbteam/saved_as` (set by the guest's image-save hook)
+    is kept in `extra`, so the app knows the picture is already a file.
+    """
     from e2b_code_interpreter.models import Result
 
     data = dict(data)
+    saved_as = (metadata or {}).get("sbteam/saved_as")
+    if isinstance(saved_as, str):
+        data["sbteam/saved_as"] = saved_as
     fields: dict[str, Any] = {}
     for mime, name in _MIME_FIELDS.items():
         if mime in data:
@@ -659,7 +666,7 @@ class KernelBackend:
                         stdout.add(text)
                         await call_handler(on_stdout, OutputMessage(text, time.time_ns(), False))
                 elif kind in ("display_data", "execute_result"):
-                    result = to_result(content.get("data", {}), kind == "execute_result")
+                    result = to_result(content.get("data", {}), kind == "execute_result", content.get("metadata"))
                     execution.results.append(result)
                     await call_handler(on_result, result)
                 elif kind == "error":

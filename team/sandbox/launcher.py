@@ -60,6 +60,23 @@ PASSWD = (
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 )
 GROUP = f"root:x:0:\nuser:x:{SANDBOX_UID}:\nnogroup:x:65534:\n"
+# E2B's template gives `user` passwordless sudo; here there is no root to become,
+# so `sudo CMD` runs CMD as the user (it works where root was not needed, and
+# fails with a plain permission error where it was) instead of "command not found".
+GUEST_BIN = "/opt/sbteam/bin"
+SUDO = """#!/bin/sh
+# sbteam: the local sandbox has no root; sudo runs the command as the sandbox's user.
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -u|-g|-C|-p|-h|-r|-t|-U) shift 2 ;;
+    --) shift; break ;;
+    -*) shift ;;
+    *) break ;;
+  esac
+done
+if [ $# -eq 0 ]; then echo "sudo: no command (there is no root in the local sandbox)" >&2; exit 1; fi
+exec "$@"
+"""
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -91,7 +108,7 @@ def sandbox_env(
     env.setdefault("LANG", "C.UTF-8")
     env.update(
         {
-            "PATH": f"{python_bin()}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{python_bin()}:/usr/local/bin:/usr/bin:/bin:{GUEST_BIN}",
             "HOME": home,
             "USER": "user",
             "LOGNAME": "user",
@@ -184,14 +201,15 @@ def bwrap_argv(
     command: Sequence[str],
     network: bool,
     tmp_size: int = 0,
-    data: Mapping[str, int] | None = None,
+    data: Mapping[str, int | tuple[int, str]] | None = None,
     runtime: str | None = None,
     disable_userns: bool = True,
 ) -> list[str]:
     """The bubblewrap command line that runs `command` in the sandbox (see the module doc).
 
-    `data` maps a path inside to a readable fd whose content appears there
-    read-only (`--ro-bind-data`; the fds must be passed to the child). `runtime`
+    `data` maps a path inside to a readable fd (or (fd, octal permissions)) whose
+    content appears there read-only (`--ro-bind-data`; the fds must be passed to
+    the child). `runtime`
     is a host folder bound read-write at RUNTIME_MOUNT (a kernel's sockets).
     """
     size = ["--size", str(tmp_size)] if tmp_size else []
@@ -202,8 +220,9 @@ def bwrap_argv(
     argv += ["--bind", home, WORKDIR]
     if runtime is not None:
         argv += ["--bind", runtime, RUNTIME_MOUNT]
-    for dest, fd in (data or {}).items():
-        argv += ["--ro-bind-data", str(fd), dest]
+    for dest, item in (data or {}).items():
+        fd, perms = item if isinstance(item, tuple) else (item, "")
+        argv += (["--perms", perms] if perms else []) + ["--ro-bind-data", str(fd), dest]
     argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     if disable_userns:
@@ -220,12 +239,20 @@ def bwrap_argv(
     return argv
 
 
-def identity_fds() -> tuple[dict[str, int], list[int]]:
-    """Synthetic /etc/passwd and /etc/group as `--ro-bind-data` fds: (data map, fds to close)."""
-    data: dict[str, int] = {}
-    for dest, text in (("/etc/passwd", PASSWD), ("/etc/group", GROUP)):
-        data[dest] = data_fd(text.encode())
-    return data, list(data.values())
+def guest_files() -> tuple[dict[str, int | tuple[int, str]], list[int]]:
+    """Files every sandboxed process gets by fd: synthetic /etc/passwd and /etc/group,
+    and the `sudo` stand-in. Returns (`data` for bwrap_argv, fds to close after the start)."""
+    data: dict[str, int | tuple[int, str]] = {}
+    fds = []
+    for dest, text, perms in (
+        ("/etc/passwd", PASSWD, ""),
+        ("/etc/group", GROUP, ""),
+        (f"{GUEST_BIN}/sudo", SUDO, "0755"),
+    ):
+        fd = data_fd(text.encode())
+        fds.append(fd)
+        data[dest] = (fd, perms) if perms else fd
+    return data, fds
 
 
 def data_fd(content: bytes) -> int:

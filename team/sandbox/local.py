@@ -366,7 +366,7 @@ class LocalSandbox(KernelBackend):
             if self._bwrap:
                 conn_fd = launcher.data_fd(json.dumps({**info, "ip": f"{launcher.RUNTIME_MOUNT}/k"}).encode())
                 close_fds.append(conn_fd)
-                data, ids = launcher.identity_fds()
+                data, ids = launcher.guest_files()
                 close_fds += ids
                 data[launcher.CONNECTION_FILE] = conn_fd
                 command = [sys.executable, "-I", "-B", *kernel_args, "-f", launcher.CONNECTION_FILE]

@@ -31,6 +31,7 @@ from .base import WORKDIR
 from .paths import PathOutsideSandbox, sandbox_relpath
 
 MAX_LINKS = 40
+XATTR_PREFIX = "user.e2b."  # E2B's file metadata lives in these extended attributes
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -46,14 +47,15 @@ class Entry:
     """What the host may know of one sandbox path (all taken without following out)."""
 
     rel: str  # path relative to the sandbox folder, "" for the folder itself
-    kind: str  # "file" | "dir" | "other" (FIFO, socket, …); a symlink's is its target's
-    size: int
+    kind: str  # "file" | "dir" | "other" (FIFO, socket, …); a symlink's is its target's ("file" if outside)
+    size: int  # of the entry itself (lstat): a symlink's is its text's length, never its target's
     mode: int  # st_mode of the entry itself (lstat)
     mtime: float
     uid: int
     gid: int
-    link_target: str | None = None  # the symlink's text, if the entry is one
+    link_target: str | None = None  # a symlink's target: resolved sandbox path if inside, else its text
     blocks: int = 0  # st_blocks * 512: what it really takes on disk (sparse files)
+    metadata: dict[str, str] | None = None  # E2B's file metadata (user.e2b.* xattrs), when asked for
 
     @property
     def sandbox_path(self) -> str:
@@ -82,6 +84,7 @@ class SandboxFS:
     def __init__(self, root: str) -> None:
         self.root = root
         self._root_fd = os.open(root, _DIR_FLAGS)
+        self._with_metadata = False
 
     def close(self) -> None:
         fd, self._root_fd = self._root_fd, -1
@@ -97,7 +100,15 @@ class SandboxFS:
         sandbox only; the last one too when `follow_last`. `make_parents` creates
         missing folders on the way (for write and make_dir).
         """
+        fd, name, _folder = self._resolve_full(rel, follow_last=follow_last, make_parents=make_parents)
+        return fd, name
+
+    def _resolve_full(
+        self, rel: str, *, follow_last: bool, make_parents: bool = False
+    ) -> tuple[int, str, list[str]]:
+        """`_resolve`, plus the resolved folder's path (components from the root)."""
         stack = [os.dup(self._root_fd)]
+        names: list[str] = []  # the folder path of stack[-1], kept in step with the stack
         parts = _split(rel)
         links = 0
         try:
@@ -107,15 +118,16 @@ class SandboxFS:
                     if len(stack) == 1:
                         raise PathOutsideSandbox(f"a symbolic link in {rel!r} points outside the sandbox ({WORKDIR})")
                     os.close(stack.pop())
+                    names.pop()
                     continue
                 last = not parts
                 if last and not follow_last:
-                    return self._keep_top(stack), name
+                    return self._keep_top(stack), name, names
                 try:
                     st = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
                 except FileNotFoundError:
                     if last:
-                        return self._keep_top(stack), name
+                        return self._keep_top(stack), name, names
                     if not make_parents:
                         raise
                     with contextlib.suppress(FileExistsError):
@@ -131,16 +143,18 @@ class SandboxFS:
                         inner = sandbox_relpath(target)
                         while len(stack) > 1:
                             os.close(stack.pop())
+                        names.clear()
                         parts = _split(inner) + parts
                     else:
                         parts = _split(target) + parts
                     continue
                 if last:
-                    return self._keep_top(stack), name
+                    return self._keep_top(stack), name, names
                 if not stat.S_ISDIR(st.st_mode):
                     raise NotADirectoryError(errno.ENOTDIR, f"{name!r} in {rel!r} is not a folder")
                 stack.append(os.open(name, _DIR_FLAGS, dir_fd=stack[-1]))
-            return self._keep_top(stack), ""
+                names.append(name)
+            return self._keep_top(stack), "", names
         except BaseException:
             for fd in stack:
                 os.close(fd)
@@ -214,8 +228,12 @@ class SandboxFS:
 
     # ---- writing ----------------------------------------------------------------
 
-    def write(self, rel: str, chunks: Iterable[bytes]) -> int:
-        """Create or replace a regular file's content (parents created); bytes written."""
+    def write(self, rel: str, chunks: Iterable[bytes], metadata: dict[str, str] | None = None) -> int:
+        """Create or replace a regular file's content (parents created); bytes written.
+
+        `metadata` replaces the file's E2B metadata (`user.e2b.*` xattrs); an
+        overwrite without it clears what was there, as E2B does.
+        """
         if not _split(rel):
             raise IsADirectoryError(errno.EISDIR, f"{WORKDIR} is a directory")
         fd = self._open(rel, _WRITE_FLAGS, make_parents=True)
@@ -234,6 +252,7 @@ class SandboxFS:
                     written = os.write(fd, view)
                     view = view[written:]
                     total += written
+            _set_xattrs(fd, metadata)
             return total
         finally:
             os.close(fd)
@@ -279,12 +298,12 @@ class SandboxFS:
             os.close(parent)
 
     def rename(self, old: str, new: str) -> None:
-        """Move `old` to `new` (both inside); the target's parents must exist."""
+        """Move `old` to `new` (both inside); the target's missing parent folders are made."""
         if not _split(old) or not _split(new):
             raise PathOutsideSandbox(f"cannot move the sandbox folder ({WORKDIR})")
         src, src_name = self._resolve(old, follow_last=False)
         try:
-            dst, dst_name = self._resolve(new, follow_last=False)
+            dst, dst_name = self._resolve(new, follow_last=False, make_parents=True)
             try:
                 os.stat(src_name, dir_fd=src, follow_symlinks=False)  # FileNotFoundError first
                 os.rename(src_name, dst_name, src_dir_fd=src, dst_dir_fd=dst)
@@ -295,48 +314,85 @@ class SandboxFS:
 
     # ---- metadata ---------------------------------------------------------------
 
-    def entry(self, rel: str) -> Entry:
-        """Metadata of one path; a symlink shows its target's kind and size if inside."""
+    def entry(self, rel: str, *, metadata: bool = False) -> Entry:
+        """Metadata of one path (see `_entry_of`); `metadata` also reads E2B's xattrs."""
         parent, name = self._resolve(rel, follow_last=False)
         try:
             if name == "":
-                return self._entry_of("", os.fstat(parent), None)
+                return self._entry_of("", os.fstat(parent), None, parent if metadata else None, "")
             lst = os.stat(name, dir_fd=parent, follow_symlinks=False)
             target = os.readlink(name, dir_fd=parent) if stat.S_ISLNK(lst.st_mode) else None
+            return self._entry_of(_join(*_split(rel)), lst, target, parent if metadata else None, name)
         finally:
             os.close(parent)
-        return self._entry_of(_join(*_split(rel)), lst, target)
 
-    def _entry_of(self, rel: str, lst: os.stat_result, target: str | None) -> Entry:
-        """An Entry; for a symlink, its target's kind and size only when the target is inside.
+    def _entry_of(
+        self, rel: str, lst: os.stat_result, target: str | None, parent: int | None = None, name: str = ""
+    ) -> Entry:
+        """An Entry as E2B's envd reports it: for a symlink, its own size and mode with
+        its target's kind and resolved path, but only when the target is inside.
 
-        A link pointing out of the sandbox (or nowhere) is an empty "other": the
-        host never stats a path outside, so a link cannot reveal host files.
+        A link pointing out of the sandbox (or nowhere) is a "file" with its own
+        text as target: the host never stats a path outside, so a link cannot
+        reveal whether a host file exists or how large it is.
         """
-        st: os.stat_result | None = lst if target is None else self._target_stat(rel)
+        kind = _kind(lst.st_mode)
+        blocks = getattr(lst, "st_blocks", 0) * 512
+        if target is not None:
+            resolved = self._target(rel)
+            kind, blocks = "file", 0
+            if resolved is not None:
+                target = resolved[0]
+                kind = _kind(resolved[1].st_mode)
+        metadata = self._xattrs(parent, name, lst) if parent is not None else None
         return Entry(
             rel=rel,
-            kind=_kind(st.st_mode) if st is not None else "other",
-            size=st.st_size if st is not None else 0,
+            kind=kind,
+            size=lst.st_size,
             mode=lst.st_mode,
             mtime=lst.st_mtime,
             uid=lst.st_uid,
             gid=lst.st_gid,
             link_target=target,
-            blocks=getattr(st, "st_blocks", 0) * 512 if st is not None else 0,
+            blocks=blocks,
+            metadata=metadata,
         )
 
-    def _target_stat(self, rel: str) -> os.stat_result | None:
-        """A symlink's target, stat-ed only if it resolves inside the sandbox."""
+    @staticmethod
+    def _xattrs(parent: int, name: str, lst: os.stat_result) -> dict[str, str] | None:
+        """E2B's metadata: the entry's `user.e2b.*` extended attributes (not of symlinks)."""
+        if not (stat.S_ISREG(lst.st_mode) or stat.S_ISDIR(lst.st_mode)):
+            return None
         try:
-            parent, name = self._resolve(rel, follow_last=True)
+            fd = os.open(name or ".", _READ_FLAGS, dir_fd=parent)
+        except OSError:
+            return None
+        try:
+            if not os.path.samestat(os.fstat(fd), lst):  # swapped meanwhile: say nothing
+                return None
+            found = {
+                key[len(XATTR_PREFIX) :]: os.getxattr(fd, key).decode("utf-8", "replace")
+                for key in os.listxattr(fd)
+                if key.startswith(XATTR_PREFIX)
+            }
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return found or None
+
+    def _target(self, rel: str) -> tuple[str, os.stat_result] | None:
+        """A symlink's resolved sandbox path and stat, only if it resolves inside the sandbox."""
+        try:
+            parent, name, folder = self._resolve_full(rel, follow_last=True)
         except (OSError, PathOutsideSandbox):
             return None
         try:
-            if name == "":
-                return os.fstat(parent)
-            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-            return None if stat.S_ISLNK(st.st_mode) else st
+            st = os.fstat(parent) if name == "" else os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                return None
+            path = _join(*folder, name)
+            return (f"{WORKDIR}/{path}" if path else WORKDIR), st
         except OSError:
             return None
         finally:
@@ -357,7 +413,9 @@ class SandboxFS:
         finally:
             os.close(parent)
 
-    def list(self, rel: str, depth: int | None, max_entries: int) -> tuple[list[Entry], bool]:
+    def list(
+        self, rel: str, depth: int | None, max_entries: int, *, metadata: bool = False
+    ) -> tuple[list[Entry], bool]:
         """Entries under a folder, parents before children in name order; (entries, truncated).
 
         `depth` None walks the whole tree. Symlinked folders are listed, never entered.
@@ -365,6 +423,7 @@ class SandboxFS:
         fd = self._open(rel, _DIR_FLAGS)
         base = _join(*_split(rel))
         out: list[Entry] = []
+        self._with_metadata = metadata
         try:
             truncated = self._walk(fd, base, 1, depth, max_entries, out)
         finally:
@@ -385,7 +444,7 @@ class SandboxFS:
                 target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(lst.st_mode) else None
             except OSError:
                 continue
-            out.append(self._entry_of(child, lst, target))
+            out.append(self._entry_of(child, lst, target, fd if self._with_metadata else None, name))
             if stat.S_ISDIR(lst.st_mode) and (depth is None or level < depth):
                 try:
                     sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
@@ -427,6 +486,20 @@ class SandboxFS:
             for fd in stack:
                 os.close(fd)
         return total, seen, False
+
+
+def _set_xattrs(fd: int, metadata: dict[str, str] | None) -> None:
+    """Replace the file's `user.e2b.*` attributes with `metadata` (keys lowercased, as envd)."""
+    try:
+        for key in os.listxattr(fd):
+            if key.startswith(XATTR_PREFIX):
+                os.removexattr(fd, key)
+    except OSError:
+        if not metadata:
+            return  # a filesystem without user xattrs: nothing to clear
+        raise
+    for key, value in (metadata or {}).items():
+        os.setxattr(fd, XATTR_PREFIX + key.lower(), value.encode())
 
 
 def _join(*parts: str) -> str:
