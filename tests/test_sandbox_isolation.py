@@ -178,3 +178,14 @@ async def test_network_off() -> None:
         )
         assert ex.text == "BLOCKED"
         assert (await box.run_code("1+1")).text == "2"
+
+
+@pytest.mark.parametrize("prefix", ["/tmp/ci-x/venv", "/var/tmp/venv", "/opt/venv", "/home/alice/venv", "/home/user/venv"])
+async def test_python_installation_is_bound_above_what_would_hide_it(prefix: str) -> None:
+    """A venv anywhere stays visible: bound after the private /tmp and after /home/user."""
+    with mock.patch.object(launcher.sys, "prefix", prefix), mock.patch.object(launcher.os.path, "realpath", lambda p: p):
+        argv = launcher.bwrap_argv("bwrap", home="/h", env={}, command=["x"], network=True)
+    binds = [i for i in range(len(argv) - 2) if argv[i] == "--ro-bind" and argv[i + 2] == prefix]
+    assert binds, argv
+    covering = [i for i in range(len(argv) - 2) if argv[i] in ("--tmpfs", "--bind") and prefix.startswith(argv[i + 1 if argv[i] == "--tmpfs" else i + 2] + "/")]
+    assert all(i < binds[0] for i in covering), (prefix, covering, binds)

@@ -231,8 +231,12 @@ def _bound_output(limit: int) -> None:
     OutStream.write = bounded_write
 
 
-def probe() -> dict:
-    """What `doctor` shows of the sandbox, measured from inside."""
+def probe(hidden: list | None = None) -> dict:
+    """What `doctor` shows of the sandbox, measured from inside.
+
+    `hidden` are host paths that must not be visible here (the user's home, the
+    project); those that are, are returned in "visible".
+    """
     import resource
 
     status = {}
@@ -264,7 +268,19 @@ def probe() -> dict:
         "shadow_readable": readable("/etc/shadow"),
         "rlimits": limits,
         "can_make_user_namespace": _can_unshare_user(),
+        "visible": [p for p in (hidden or []) if _has_own_files(p)],
     }
+
+
+def _has_own_files(path: str) -> bool:
+    """Whether a host folder shows anything of its own here (not just a mount point on the
+    way to the Python installation, which is bound read-only at its own path)."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
+    return any(not any(x == os.path.join(path, n) or x.startswith(os.path.join(path, n) + "/") for x in prefixes) for n in names)
 
 
 def _can_unshare_user() -> bool:

@@ -55,6 +55,10 @@ DEFAULT_CONTEXT = "default"
 NOT_KEPT = "\n… [{:,} characters of output not kept] …\n"  # OutputKeeper's marker chunk
 NOT_KEPT_RE = re.compile(r"\n… \[([\d,]+) characters of output not kept\] …\n")
 KILLED_MESSAGE = "the sandbox was killed while the request was in progress"
+REPLACED_MESSAGE = (
+    "the previous cell did not stop when asked (stuck outside Python) so its kernel was "
+    "replaced: earlier variables are lost"
+)
 DIED_MESSAGE = (
     "the kernel died (os._exit/segfault/out of memory); a fresh kernel was started "
     "and earlier variables are lost"
@@ -280,6 +284,7 @@ class CodeContext:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     interrupt_epoch: int = 0  # interrupt() count; a call made before the last one stops
     interrupt_sent_at: float = 0.0
+    lost_state: str = ""  # why the kernel was replaced in the background, told at the next call
 
     def as_e2b(self) -> Context:
         from e2b_code_interpreter.models import Context
@@ -497,6 +502,7 @@ class KernelBackend:
                     return
                 now = loop.time()
                 if now > give_up or kernel.conn.broken():
+                    ctx.lost_state = REPLACED_MESSAGE
                     with contextlib.suppress(SandboxError):
                         await self._replace_kernel(ctx)
                     return
@@ -536,12 +542,18 @@ class KernelBackend:
             if self._killed:
                 raise format_sandbox_killed_error()
             execution = Execution()
+            notice = ""
             if ctx.kernel is None or not ctx.kernel.alive() or ctx.kernel.conn.broken():
                 reason = self._death_reason(ctx) if ctx.kernel is not None else None
                 await self._replace_kernel(ctx)
-                notice = f"[sandbox] {reason or DIED_MESSAGE}\n"
-                execution.logs.stderr.append(notice)
-                await call_handler(on_stderr, OutputMessage(notice, time.time_ns(), True))
+                notice = reason or DIED_MESSAGE
+            elif ctx.lost_state:
+                notice = ctx.lost_state
+            ctx.lost_state = ""
+            if notice:
+                line = f"[sandbox] {notice}\n"
+                execution.logs.stderr.append(line)
+                await call_handler(on_stderr, OutputMessage(line, time.time_ns(), True))
             kernel = ctx.kernel
             assert kernel is not None
             if envs:

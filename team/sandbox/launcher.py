@@ -156,8 +156,12 @@ def _guest_source() -> str:
     return inspect.getsource(guest)
 
 
-def _python_binds() -> list[str]:
-    """Read-only binds of the Python installation(s) at their own paths (venv + base)."""
+def _python_binds(*, under_home: bool) -> list[str]:
+    """Read-only binds of the Python installation(s) at their own paths (venv + base).
+
+    `under_home` selects those inside /home/user (a host user really called
+    `user`): they must be bound after the sandbox folder, or it would hide them.
+    """
     args: list[str] = []
     seen: set[str] = set()
     candidates = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))]
@@ -166,7 +170,8 @@ def _python_binds() -> list[str]:
         if real in seen or path in seen or _under_system(real):
             continue
         seen.update((real, path))
-        args += ["--ro-bind", real, path]
+        if (path == WORKDIR or path.startswith(WORKDIR + "/")) == under_home:
+            args += ["--ro-bind", real, path]
     return args
 
 
@@ -216,8 +221,9 @@ def bwrap_argv(
     argv = [bwrap, *_system_binds(), *_etc_binds()]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
-    argv += _python_binds()
+    argv += _python_binds(under_home=False)
     argv += ["--bind", home, WORKDIR]
+    argv += _python_binds(under_home=True)
     if runtime is not None:
         argv += ["--bind", runtime, RUNTIME_MOUNT]
     for dest, item in (data or {}).items():

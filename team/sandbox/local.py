@@ -318,10 +318,13 @@ class LocalSandbox(KernelBackend):
             "cgroup": cg.describe() if cg else f"none ({self.cgroup_reason})",
         }
 
-    async def security_probe(self) -> dict[str, Any]:
-        """What code in the sandbox sees of its own rights (uid, capabilities, secrets)."""
+    async def security_probe(self, hidden: list[str] | None = None) -> dict[str, Any]:
+        """What code in the sandbox sees of its own rights (uid, capabilities, secrets).
+
+        `hidden`: host folders that must show nothing inside (see `guest.probe`).
+        """
         code = f"exec({inspect.getsource(guest)!r}, __sbteam_g := {{'__name__': 'sbteam_guest'}})\n"
-        code += "import json as __j\nprint(__j.dumps(__sbteam_g['probe']()))\ndel __j, __sbteam_g\n"
+        code += f"import json as __j\nprint(__j.dumps(__sbteam_g['probe']({list(hidden or [])!r})))\ndel __j, __sbteam_g\n"
         execution = await self.run_code(code, timeout=30)
         if execution.error is not None:
             raise SandboxError(f"probe failed: {execution.error.name}: {execution.error.value}")
