@@ -37,6 +37,11 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
 
+def disk_mb(folder: Path) -> float:
+    """What the files under `folder` really take on disk (sparse-aware)."""
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file()) / MB
+
+
 async def measure(flood_s: float) -> list[Row]:
     box = await LocalSandbox.create(limits=replace(Limits.default(), file=0))
     session = CodeSession(factory=lambda: asyncio.sleep(0, box))
@@ -59,7 +64,7 @@ async def measure(flood_s: float) -> list[Row]:
             _head, size = await session.read_head("big.bin", 5_000_000)
             report = await session.download_all(Path(dest))
             sparse_growth = rss_mb() - before
-            disk = sum(p.stat().st_blocks * 512 for p in Path(dest).rglob("*") if p.is_file()) / MB
+            disk = await asyncio.to_thread(disk_mb, Path(dest))
     finally:
         await session.close()
     return [
