@@ -410,6 +410,7 @@ class RunController:
                     prompts=self.settings.prompts,
                     resumed_from=self._resume[0] if self._resume else "",
                     approve=self.approve,
+                    limits=self.session.limits_text,
                 ),
                 run_id,
             )
@@ -424,7 +425,9 @@ class RunController:
                 self._emit(ev.SandboxStatus(state="starting", kind=self.sandbox_kind), run_id)
                 await self.session.initialize()
                 self._emit(
-                    ev.SandboxStatus(state="ready", kind=self.sandbox_kind, isolation=self.isolation),
+                    ev.SandboxStatus(
+                        state="ready", kind=self.sandbox_kind, isolation=self.isolation, limits=self.session.limits_text
+                    ),
                     run_id,
                 )
             resume = self._resume

@@ -180,6 +180,17 @@ class CodeSession:
             return getattr(self.executor, "kind", "local")
         return self.settings.sandbox if self.settings else "local"
 
+    @property
+    def limits_text(self) -> str:
+        """The sandbox's limits in one line: measured from the running sandbox when there is one."""
+        report = getattr(self.executor, "limits_report", None)
+        if report is not None:
+            r = report()
+            return f"{r['limits']} (memory by {r['memory']}; processes by {r['processes']})"
+        if self.kind == "e2b":
+            return "set by E2B (the sandbox template's VM)"
+        return self.settings.limits.as_text() if self.settings is not None else ""
+
     async def interrupt(self) -> None:
         """Stop whatever code runs now; never raises."""
         if self.executor is not None:

@@ -127,6 +127,10 @@ def sandbox_env(
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PIP_NO_INPUT": "1",
             "PIP_CONFIG_FILE": os.devnull,  # no pip.conf from anywhere: the index is PyPI or envs'
+            # Under RLIMIT_AS every reserved address range counts, and glibc reserves
+            # 64 MB per malloc arena (up to 8 per core): few arenas keep a 4 GB limit
+            # about memory really used.
+            "MALLOC_ARENA_MAX": "2",
         }
     )
     # pip and requests use certifi's bundle, not the system's: point them at the
@@ -219,7 +223,7 @@ def bwrap_argv(
     """
     size = ["--size", str(tmp_size)] if tmp_size else []
     argv = [bwrap, *_system_binds(), *_etc_binds()]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--dir", "/root"]  # E2B's VM has a /root (code may cd there)
     argv += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
     argv += _python_binds(under_home=False)
     argv += ["--bind", home, WORKDIR]

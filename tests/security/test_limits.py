@@ -15,7 +15,8 @@ from .conftest import needs_bwrap, value
 
 pytestmark = needs_bwrap
 
-SMALL = Limits(memory=512 * MIB, processes=64, file=32 * MIB, tmp=16 * MIB, disk=120 * MIB, cell=60)
+# 1 GB: enough for a kernel's address space where RLIMIT_AS (not a cgroup) is the mechanism
+SMALL = Limits(memory=1024 * MIB, processes=64, file=32 * MIB, tmp=16 * MIB, disk=120 * MIB, cell=60)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -26,10 +27,10 @@ async def box():
 
 
 async def test_memory(box: LocalSandbox) -> None:
-    execution = await box.run_code("hog = b'x' * (900 << 20)\nlen(hog)")  # really touched, not calloc'd
+    execution = await box.run_code("hog = b'x' * (1500 << 20)\nlen(hog)")  # really touched, not calloc'd
     error = execution.error
     assert error is not None and error.name in ("MemoryError", "KernelDied"), error
-    assert "512MB" in error.value and "SBTEAM_LIMITS" in error.value  # the user is told which limit
+    assert "1.0GB" in error.value and "SBTEAM_LIMITS" in error.value  # the user is told which limit
     assert await value(box, "1 + 1") == "2"
 
 
@@ -83,5 +84,5 @@ for i in range(40):
 
 async def test_limits_are_reported(box: LocalSandbox) -> None:
     report = box.limits_report()
-    assert report["limits"] == "memory=512M, processes=64, file=32.0M, tmp=16.0M, disk=120M, cell=60s"
+    assert report["limits"] == "memory=1.0G, processes=64, file=32.0M, tmp=16.0M, disk=120M, cell=60s"
     assert "not enforced" not in report["memory"] and report["file"] == "RLIMIT_FSIZE"
