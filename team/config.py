@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from .sandbox.limits import Limits
+
 DEFAULT_MODEL = "gpt-4o"
 DEFAULT_MAX_MESSAGES = 30
 DEFAULT_TIMEOUT = 600.0
@@ -68,6 +70,7 @@ class Settings:
     model_retries: int = 2
     loop_limit: int = 4
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits.default)
 
     def __repr__(self) -> str:
         parts = []
@@ -171,6 +174,10 @@ class Settings:
             kwargs["loop_limit"] = int(loop)
         else:
             problems.append(f"SBTEAM_LOOP_LIMIT must be a whole number, 0 to turn the loop guard off (got {loop!r})")
+
+        limits, limit_problems = Limits.parse(get("SBTEAM_LIMITS"))
+        kwargs["limits"] = limits
+        problems.extend(limit_problems)
 
         from .cost import parse_prices
 

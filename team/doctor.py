@@ -209,6 +209,7 @@ async def _sandbox_checks(
             rows += [
                 Check("sandbox runs 1+1", None, "E2B key not accepted"),
                 Check("isolation", None, "no sandbox"),
+                Check("limits", None, "no sandbox"),
             ]
             return rows
     else:
@@ -218,54 +219,82 @@ async def _sandbox_checks(
         from .sandbox import create_sandbox
 
         sandbox_factory = create_sandbox
-    start_fix = (
-        "check E2B_API_KEY and network access, or set SBTEAM_SANDBOX=local"
-        if settings.sandbox == "e2b"
-        else "pip install ipykernel jupyter_client (in the app's environment)"
-    )
     sandbox = None
     try:
         sandbox = await asyncio.wait_for(sandbox_factory(settings), SANDBOX_TIMEOUT)
         execution = await asyncio.wait_for(sandbox.run_code("1+1"), SANDBOX_TIMEOUT)
         if execution.error is not None:
             got = f"{execution.error.name}: {execution.error.value}"
-            rows.append(Check("sandbox runs 1+1", False, scrub(got, secrets), start_fix))
+            rows.append(Check("sandbox runs 1+1", False, scrub(got, secrets), _start_fix(settings, got)))
         elif execution.text != "2":
-            rows.append(Check("sandbox runs 1+1", False, f"1+1 gave {execution.text!r}", start_fix))
+            rows.append(Check("sandbox runs 1+1", False, f"1+1 gave {execution.text!r}", _start_fix(settings, "")))
         else:
             rows.append(
                 Check("sandbox runs 1+1", True, f"{settings.sandbox} sandbox started; 1+1 = 2")
             )
+        rows.append(await _isolation_check(settings, sandbox))
+        rows.append(_limits_check(sandbox))
     except Exception as exc:  # includes TimeoutError and a backend that is not importable
         what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         detail = scrub(f"{settings.sandbox} sandbox failed: {what}", secrets)[:300]
-        rows.append(Check("sandbox runs 1+1", False, detail, start_fix))
+        rows.append(Check("sandbox runs 1+1", False, detail, _start_fix(settings, what)))
+        rows.append(await _isolation_check(settings, None))
+        rows.append(Check("limits", None, "no sandbox started"))
     finally:
         if sandbox is not None:
             try:
                 await asyncio.wait_for(sandbox.kill(), 15)
             except Exception:
                 pass  # the row above already tells the story
-    rows.append(_isolation_check(settings, sandbox))
     return rows
 
 
-def _isolation_check(settings: Settings, sandbox: Any) -> Check:
+def _start_fix(settings: Settings, message: str) -> str:
+    """The fix for a sandbox that did not start, from what actually went wrong."""
+    if settings.sandbox == "e2b":
+        return "check E2B_API_KEY and network access, or set SBTEAM_SANDBOX=local"
+    lowered = message.lower()
+    if "no module named" in lowered:
+        module = message.split("No module named", 1)[-1].strip(" '\"")
+        return f"install the missing module in the app's environment: pip install {module or 'ipykernel'}"
+    if "bwrap" in lowered or "namespace" in lowered:
+        return (
+            "bubblewrap could not start the kernel (detail); run `bwrap --version` and check user "
+            "namespaces are allowed, or report this with the detail"
+        )
+    if "did not answer" in lowered or "did not listen" in lowered:
+        return "the kernel started too slowly: is the machine overloaded? try again"
+    return "see the detail; run `sbteam-tui doctor` again after fixing it"
+
+
+def _limits_check(sandbox: Any) -> Check:
+    report = getattr(sandbox, "limits_report", None)
+    if report is None:
+        kind = getattr(sandbox, "isolation", "")
+        return Check("limits", True if kind == "e2b" else None, "set by E2B" if kind == "e2b" else "not reported")
+    limits = report()
+    weak = [f"{name}: {how}" for name, how in limits.items() if "not enforced" in str(how)]
+    how = f"memory by {limits['memory']}, processes by {limits['processes']}"
+    detail = f"{limits['limits']} ({how})"
+    if weak:
+        return Check("limits", True, f"{detail}; {'; '.join(weak)}", "run as a normal user, or allow cgroups", warn=True)
+    return Check("limits", True, detail)
+
+
+async def _isolation_check(settings: Settings, sandbox: Any) -> Check:
     isolation = getattr(sandbox, "isolation", None)
     if isolation == "bwrap":
-        return Check(
-            "isolation",
-            True,
-            "code runs in a bubblewrap namespace (read-only system, no host home)",
-        )
+        return await _privileges_check(sandbox)
     if isolation == "e2b":
         return Check("isolation", True, "code runs in an E2B cloud sandbox")
     if isolation == "none":
+        why = getattr(sandbox, "isolation_reason", "") or "bubblewrap not available"
         return Check(
             "isolation",
             True,
-            "code runs NOT isolated, with this user's rights (bubblewrap not available)",
-            "apt-get install bubblewrap",
+            f"code runs NOT isolated, with this user's rights ({why})",
+            "apt-get install bubblewrap" if "not installed" in why or why == "bubblewrap not available"
+            else "allow unprivileged user namespaces (or install a setuid bwrap)",
             warn=True,
         )
     if settings.sandbox == "local" and shutil.which("bwrap") is None:
@@ -273,6 +302,42 @@ def _isolation_check(settings: Settings, sandbox: Any) -> Check:
             "isolation", None, "no sandbox started; bwrap not found", "apt-get install bubblewrap"
         )
     return Check("isolation", None, "no sandbox started")
+
+
+async def _privileges_check(sandbox: Any) -> Check:
+    """What the code inside really gets: uid, capabilities, secrets it could read."""
+    from pathlib import Path
+
+    probe_fn = getattr(sandbox, "security_probe", None)
+    if probe_fn is None:
+        return Check("isolation", True, "code runs in a bubblewrap namespace")
+    hidden = [str(Path.home()), str(Path.cwd())]
+    try:
+        probe = await asyncio.wait_for(probe_fn(hidden), SANDBOX_TIMEOUT)
+    except Exception as exc:
+        return Check("isolation", False, f"cannot probe the sandbox: {exc}", "see the detail")
+    status = probe.get("status", {})
+    problems = []
+    if probe.get("uid") != 1000:
+        problems.append(f"code runs as uid {probe.get('uid')}, not 1000")
+    if status.get("CapEff", "0" * 16).strip("0"):
+        problems.append(f"code has capabilities (CapEff {status.get('CapEff')})")
+    if status.get("NoNewPrivs") != "1":
+        problems.append("code can gain privileges (NoNewPrivs 0)")
+    if probe.get("shadow_readable"):
+        problems.append("/etc/shadow is readable")
+    if probe.get("can_make_user_namespace"):
+        problems.append("code can create user namespaces")
+    for path in probe.get("visible", []):
+        problems.append(f"{path} is visible inside")
+    if problems:
+        return Check("isolation", False, "; ".join(problems), "update bubblewrap (0.8 or later) and report this")
+    return Check(
+        "isolation",
+        True,
+        "bubblewrap: uid 1000, CapEff 0, NoNewPrivs 1, no user namespaces; /etc/shadow, your home "
+        "and this folder unreadable",
+    )
 
 
 # --------------------------------------------------------------------------- entry points
@@ -306,6 +371,7 @@ async def run_checks(
             "E2B key valid",
             "sandbox runs 1+1",
             "isolation",
+            "limits",
         )
         return rows + [Check(name, None, "settings invalid") for name in rest]
 

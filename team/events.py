@@ -46,6 +46,7 @@ class RunStarted(Event):
     prompts: str = "zh"
     resumed_from: str = ""  # run id this run continues, if any
     approve: bool = False  # code waits for the user's approval before it runs
+    limits: str = ""  # the sandbox's limits and how they are enforced (local), or who sets them
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +58,7 @@ class SandboxStatus(Event):
     kind: str = "local"
     isolation: str = "none"
     detail: str = ""
+    limits: str = ""  # as RunStarted.limits, once the sandbox is ready
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -206,8 +206,10 @@ async def run_headless(
             if isinstance(event, ev.RunFinished):
                 reason = event.reason
         if out_dir is not None:
-            saved = await controller.session.download_all(Path(out_dir))
-            print(f"📁 {len(saved)} file(s) saved to {out_dir}", file=sys.stderr)
+            report = await controller.session.download_all(Path(out_dir))
+            print(f"📁 {len(report.saved)} file(s) saved to {out_dir}", file=sys.stderr)
+            if report.summary():
+                print(f"⚠ {report.summary()}", file=sys.stderr)
     finally:
         # Keep our Ctrl+C handler through the clean-up: a second press that lands
         # after the run ended must not raise KeyboardInterrupt into close() (which

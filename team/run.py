@@ -359,8 +359,12 @@ class RunController:
     async def _save_outputs(self) -> None:
         record = self.record
         assert record is not None
+        skipped: list[dict[str, str]] = []
         if self.session.initialized:
-            await self.session.download_all(record.files_dir)
+            report = await self.session.download_all(record.files_dir)
+            skipped = [{"path": p, "reason": why} for p, why in report.skipped]
+            if report.summary():
+                self._emit(ev.Notice(level="warning", text=f"run record: {report.summary()}"), self.run_id)
         if self._team is not None and not self._abandoned:
             with contextlib.suppress(Exception):
                 state = await asyncio.wait_for(self._team.swarm.save_state(), 5)
@@ -377,6 +381,7 @@ class RunController:
                     timespec="seconds"
                 ),
                 "finished": datetime.now().isoformat(timespec="seconds"),
+                "files_skipped": skipped,
             },
         )
 
@@ -409,6 +414,7 @@ class RunController:
                     prompts=self.settings.prompts,
                     resumed_from=self._resume[0] if self._resume else "",
                     approve=self.approve,
+                    limits=self.session.limits_text,
                 ),
                 run_id,
             )
@@ -423,7 +429,9 @@ class RunController:
                 self._emit(ev.SandboxStatus(state="starting", kind=self.sandbox_kind), run_id)
                 await self.session.initialize()
                 self._emit(
-                    ev.SandboxStatus(state="ready", kind=self.sandbox_kind, isolation=self.isolation),
+                    ev.SandboxStatus(
+                        state="ready", kind=self.sandbox_kind, isolation=self.isolation, limits=self.session.limits_text
+                    ),
                     run_id,
                 )
             resume = self._resume

@@ -13,15 +13,23 @@ Kept close to the seed (`get_instance`, `initialize`, `close`, `current_files`,
 
 Hidden paths (any component starting with '.') are left out of listings: they
 are the kernel's and pip's own folders, not the user's results.
+
+Bounded host cost, whatever the sandbox holds: listings walk the whole tree
+but stop at MAX_ENTRIES (and say so), reads take a bounded prefix and report
+the real size, and the copy of the sandbox's files to the host (`download_all`)
+skips symlinks, files over COPY_FILE_MAX and everything past COPY_TOTAL_MAX or
+past the free space of the destination, each skip listed in a `CopyReport`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import posixpath
+import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,8 +38,10 @@ from .sandbox.base import WORKDIR, Sandbox, SandboxError
 if TYPE_CHECKING:
     from .config import Settings
 
-MAX_ENTRIES = 2000
-LIST_DEPTH = 6
+MAX_ENTRIES = 5000  # files and folders a listing (tree, list_files, copy-out) takes at most
+COPY_FILE_MAX = 100 << 20  # bytes: a larger file is not copied to the host
+COPY_TOTAL_MAX = 1 << 30  # bytes copied out per run at most
+FREE_MARGIN = 256 << 20  # bytes to leave free on the destination's filesystem
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,27 @@ class FileEntry:
     size: int
     is_dir: bool
     modified: float
+    is_link: bool = False
+
+
+@dataclass
+class CopyReport:
+    """What `download_all` copied and what it left, with why (shown and recorded)."""
+
+    saved: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (sandbox path, reason)
+    listing_truncated: bool = False
+
+    def summary(self) -> str:
+        """One line for the transcript / stderr; "" when everything was copied."""
+        parts = []
+        if self.skipped:
+            shown = "; ".join(f"{p} ({why})" for p, why in self.skipped[:5])
+            more = f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            parts.append(f"{len(self.skipped)} file(s) not copied: {shown}{more}")
+        if self.listing_truncated:
+            parts.append(f"the sandbox holds more than {MAX_ENTRIES:,} files and folders; only the first were considered")
+        return ". ".join(parts)
 
 
 SandboxFactory = Callable[[], Awaitable[Sandbox]]
@@ -63,6 +94,7 @@ class CodeSession:
         self._lock = asyncio.Lock()
         self._warm_task: asyncio.Task[None] | None = None
         self._snapshot: dict[str, tuple[int, float]] = {}
+        self.listing_truncated = False  # the last listing stopped at MAX_ENTRIES
 
     # -- the seed's singleton -------------------------------------------------
     @classmethod
@@ -148,6 +180,17 @@ class CodeSession:
             return getattr(self.executor, "kind", "local")
         return self.settings.sandbox if self.settings else "local"
 
+    @property
+    def limits_text(self) -> str:
+        """The sandbox's limits in one line: measured from the running sandbox when there is one."""
+        report = getattr(self.executor, "limits_report", None)
+        if report is not None:
+            r = report()
+            return f"{r['limits']} (memory by {r['memory']}; processes by {r['processes']})"
+        if self.kind == "e2b":
+            return "set by E2B (the sandbox template's VM)"
+        return self.settings.limits.as_text() if self.settings is not None else ""
+
     async def interrupt(self) -> None:
         """Stop whatever code runs now; never raises."""
         if self.executor is not None:
@@ -156,9 +199,15 @@ class CodeSession:
 
     # -- files -------------------------------------------------------------------
     async def list_entries(self, path: str = WORKDIR) -> list[FileEntry]:
-        """Every visible file and folder under `path`, sorted, capped at MAX_ENTRIES."""
+        """Every visible file and folder under `path`, sorted, at most MAX_ENTRIES.
+
+        The whole tree (no depth limit); `listing_truncated` says whether the
+        count limit cut it. Symlinks are listed as files (their target's size
+        only when it is inside the sandbox), never entered.
+        """
         await self.initialize()
-        entries = await self.sandbox.files.list(path, depth=LIST_DEPTH)
+        entries, truncated = await self.sandbox.files.walk(path, MAX_ENTRIES)
+        self.listing_truncated = truncated
         result: list[FileEntry] = []
         for entry in entries:
             rel = relative_path(getattr(entry, "path", ""))
@@ -170,10 +219,9 @@ class CodeSession:
                     size=int(getattr(entry, "size", 0) or 0),
                     is_dir=_is_dir(entry),
                     modified=_timestamp(getattr(entry, "modified_time", None)),
+                    is_link=_is_link(entry),
                 )
             )
-            if len(result) >= MAX_ENTRIES:
-                break
         result.sort(key=lambda e: e.path)
         return result
 
@@ -189,47 +237,117 @@ class CodeSession:
         self.current_files = sorted(now)
         return added, changed, removed
 
-    async def read_bytes(self, path: str, max_bytes: int | None = None) -> bytes:
-        """Raw bytes of a sandbox file (the first `max_bytes` when given)."""
-        await self.initialize()
-        data = await self.sandbox.files.read(absolute_path(path), format="bytes")
-        data = bytes(data)
-        return data if max_bytes is None else data[:max_bytes]
+    async def read_bytes(self, path: str, max_bytes: int) -> bytes:
+        """The first `max_bytes` bytes of a sandbox file (never more is read)."""
+        data, _size = await self.read_head(path, max_bytes)
+        return data
 
-    async def save_file(self, path: str, dest_dir: Path) -> Path:
-        """Copy one sandbox file to the host folder `dest_dir` (keeping its relative path)."""
-        data = await self.read_bytes(path)
+    async def read_head(self, path: str, max_bytes: int) -> tuple[bytes, int]:
+        """(the first `max_bytes` bytes, the file's real size)."""
+        await self.initialize()
+        return await self.sandbox.files.read_head(absolute_path(path), max_bytes)
+
+    async def save_file(self, path: str, dest_dir: Path, max_bytes: int = COPY_FILE_MAX) -> Path:
+        """Copy one sandbox file to the host folder `dest_dir` (keeping its relative path).
+
+        Streams at most `max_bytes`; a larger file raises SandboxError (nothing is
+        left half-written).
+        """
+        await self.initialize()
         rel = relative_path(absolute_path(path)) or posixpath.basename(path)
         target = Path(dest_dir) / rel
-        await asyncio.to_thread(_write_host_file, target, data)
+        partial = target.with_name(f".{target.name}.partial")
+        stream = await self.sandbox.files.read(absolute_path(path), format="stream")  # checks the path first
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        written = 0
+        try:
+            with open(partial, "wb") as fh:  # noqa: ASYNC230 - chunks are written as they arrive
+                async for chunk in stream:
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise SandboxError(f"{rel} is larger than the {max_bytes >> 20} MB copy limit")
+                    await asyncio.to_thread(fh.write, chunk)
+            await asyncio.to_thread(os.replace, partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
         return target
 
     async def upload_dir(self, source: Path) -> int:
-        """Copy a host folder's files into /home/user (resume); returns how many."""
+        """Copy a host folder's files into /home/user (resume); returns how many.
+
+        The folder is one of ours (a run record); its symlinks are not followed.
+        """
         source = Path(source)
         files = await asyncio.to_thread(
-            lambda: [p for p in sorted(source.rglob("*")) if p.is_file()] if source.is_dir() else []
+            lambda: [p for p in sorted(source.rglob("*")) if p.is_file() and not p.is_symlink()]
+            if source.is_dir()
+            else []
         )
         await self.initialize()
         for path in files:
             rel = path.relative_to(source).as_posix()
-            data = await asyncio.to_thread(path.read_bytes)
-            await self.sandbox.files.write(posixpath.join(WORKDIR, rel), data)
+            with open(path, "rb") as fh:  # noqa: ASYNC230 - read in chunks by the sandbox's writer
+                await self.sandbox.files.write(posixpath.join(WORKDIR, rel), fh)
         return len(files)
 
-    async def download_all(self, dest_dir: Path) -> list[Path]:
-        """Copy every visible sandbox file to `dest_dir`; returns host paths."""
-        saved = []
-        for entry in await self.list_entries():
-            if not entry.is_dir:
-                with contextlib.suppress(Exception):
-                    saved.append(await self.save_file(entry.path, dest_dir))
-        return saved
+    async def download_all(
+        self, dest_dir: Path, *, file_max: int = COPY_FILE_MAX, total_max: int = COPY_TOTAL_MAX
+    ) -> CopyReport:
+        """Copy every visible sandbox file to `dest_dir`, within the limits; what was and wasn't."""
+        report = CopyReport()
+        entries = await self.list_entries()
+        report.listing_truncated = self.listing_truncated
+        dest_dir = Path(dest_dir)
+        total = 0
+        for entry in entries:
+            if entry.is_dir:
+                continue
+            if entry.is_link:
+                report.skipped.append((entry.path, "a symbolic link; not followed"))
+                continue
+            if entry.size > file_max:
+                report.skipped.append((entry.path, f"{_mb(entry.size)}, over the {_mb(file_max)} per-file copy limit"))
+                continue
+            if total + entry.size > total_max:
+                report.skipped.append((entry.path, f"the run's {_mb(total_max)} copy limit was reached"))
+                continue
+            free = await asyncio.to_thread(_free_space, dest_dir)
+            if free is not None and entry.size + FREE_MARGIN > free:
+                report.skipped.append((entry.path, f"not enough free space in {dest_dir} ({_mb(free)} free)"))
+                continue
+            try:
+                report.saved.append(await self.save_file(entry.path, dest_dir, file_max))
+                total += entry.size
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                report.skipped.append((entry.path, _one_line(exc)))
+        return report
 
 
-def _write_host_file(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MB" if size < 1 << 30 else f"{size / (1 << 30):,.1f} GB"
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
+def _free_space(folder: Path) -> int | None:
+    """Free bytes on the filesystem that holds `folder` (or its nearest existing parent)."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
 
 
 def absolute_path(path: str) -> str:
@@ -252,6 +370,11 @@ def _is_dir(entry: Any) -> bool:
     kind = getattr(entry, "type", None)
     value = getattr(kind, "value", kind)
     return str(value).lower() in ("dir", "directory")
+
+
+def _is_link(entry: Any) -> bool:
+    kind = getattr(entry, "type", None)
+    return str(getattr(kind, "value", kind)).lower() == "symlink" or bool(getattr(entry, "symlink_target", None))
 
 
 def _timestamp(value: Any) -> float:

@@ -33,6 +33,7 @@ from autogen_core.tools import (
 from . import events as ev
 from .filetypes import binary_kind, human_size
 from .sandbox.base import WORKDIR, SandboxError
+from .sandbox.kernel import split_not_kept
 from .session import CodeSession, absolute_path, relative_path
 
 MAX_TOOL_OUTPUT = 8_000
@@ -52,12 +53,18 @@ Emit = Callable[[ev.Event], None]
 
 
 def trim(text: str, limit: int = MAX_TOOL_OUTPUT) -> str:
-    """Keep the head and tail of long output and say how much was cut."""
+    """Keep the head and tail of long output and say how much was cut.
+
+    The count includes what the sandbox itself did not keep of a flood of
+    output (its own marker is folded into this one).
+    """
     if len(text) <= limit:
         return text
+    text, dropped = split_not_kept(text)
     head = text[: limit * 2 // 3]
     tail = text[-(limit // 3) :]
-    return f"{head}\n… [{len(text) - len(head) - len(tail):,} characters cut] …\n{tail}"
+    cut = len(text) - len(head) - len(tail) + dropped
+    return f"{head}\n… [{cut:,} characters cut] …\n{tail}"
 
 
 class ToolContext:
@@ -326,16 +333,16 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
     async def read_file(file_path: str) -> str:
         """Read a text file from the sandbox."""
         try:
-            data = await session.read_bytes(file_path, MAX_READ_BYTES + 1)
+            data, size = await session.read_head(file_path, MAX_READ_BYTES)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             return f"❌ cannot read {file_path!r}: {_describe_read_error(exc)}"
         kind = binary_kind(data)
         if kind:
-            return f"❌ {file_path} is a {kind} ({human_size(len(data))}); not shown as text"
-        text = data[:MAX_READ_BYTES].decode("utf-8", errors="replace")
-        note = " (first 5 MB)" if len(data) > MAX_READ_BYTES else ""
+            return f"❌ {file_path} is a {kind} ({human_size(size)}); not shown as text"
+        text = data.decode("utf-8", errors="replace")
+        note = f" (first {human_size(len(data))} of {human_size(size)})" if size > len(data) else ""
         return f"📄 {file_path}{note}:\n{trim(text, MAX_READ_CHARS)}"
 
     async def write_file(file_path: str, content: str) -> str:
@@ -402,7 +409,10 @@ async def format_execution(session: CodeSession, execution: Any) -> str:
     stderr = "".join(execution.logs.stderr)
     figures: list[str] = []
     for index, result in enumerate(execution.results):
-        if getattr(result, "png", None):
+        saved_as = (getattr(result, "extra", None) or {}).get("sbteam/saved_as")
+        if saved_as:  # the code saved this picture itself (savefig): name its file, no copy
+            figures.append(relative_path(absolute_path(saved_as)) or saved_as)
+        elif getattr(result, "png", None):
             figures.append(await _save_figure(session, result.png, execution.execution_count, index))
     error = execution.error
     if error is None:

@@ -63,7 +63,7 @@ async def test_all_ok_against_fake_server() -> None:
     with FakeOpenAIServer(script=tool_call("ping", {}), api_key=KEY, models=["llama3.1:8b"]) as srv:
         checks = await run_checks(settings_for(srv.base_url), sandbox_factory=factory_for(sandbox))
     by = rows(checks)
-    assert [c.status for c in checks] == ["OK", "OK", "OK", "OK", "SKIP", "OK", "OK"], render_table(
+    assert [c.status for c in checks] == ["OK", "OK", "OK", "OK", "SKIP", "OK", "OK", "SKIP"], render_table(
         checks
     )
     assert "called ping" in by["model calls tools"].detail
@@ -232,9 +232,37 @@ def test_render_table_columns() -> None:
     assert lines[2].index("OK") == lines[3].index("FAIL") == lines[4].index("SKIP")
 
 
+class LeakySandbox(FakeSandbox):
+    """A bwrap sandbox whose code runs with rights it should not have."""
+
+    def limits_report(self) -> dict[str, str]:
+        return {"limits": "memory=4.0G", "memory": "RLIMIT_AS", "processes": "not enforced (root without a cgroup)"}
+
+    async def security_probe(self, hidden: list[str]) -> dict[str, Any]:
+        return {
+            "uid": 0,
+            "status": {"CapEff": "000001fffeffffff", "NoNewPrivs": "0"},
+            "shadow_readable": True,
+            "can_make_user_namespace": True,
+            "visible": hidden[:1],
+        }
+
+
+async def test_privileges_inside_are_checked_not_assumed() -> None:
+    checks = await run_checks(Settings(), sandbox_factory=factory_for(LeakySandbox()))
+    iso, limits = rows(checks)["isolation"], rows(checks)["limits"]
+    assert iso.status == "FAIL"
+    for words in ("uid 0", "CapEff 000001fffeffffff", "NoNewPrivs 0", "/etc/shadow", "user namespaces", "visible"):
+        assert words in iso.detail, words
+    assert limits.status == "WARN" and "not enforced" in limits.detail
+
+
 async def test_real_local_sandbox() -> None:
     """No fake: `create_sandbox` starts the real LocalSandbox and runs 1+1 (~1.5 s)."""
     checks = await run_checks(Settings(sandbox="local"))
     by = rows(checks)
     assert by["sandbox runs 1+1"].status == "OK", render_table(checks)
     assert by["isolation"].status in ("OK", "WARN")
+    if by["isolation"].status == "OK":  # bwrap here: the rights were measured inside
+        assert "uid 1000, CapEff 0" in by["isolation"].detail
+    assert by["limits"].status in ("OK", "WARN") and "memory=" in by["limits"].detail

@@ -17,7 +17,7 @@ from team.demo import FILES
 from team.export import export_run, relative_code, sandbox_relative
 from team.prompts import example_task
 from team.run import RunController
-from team.sandbox.isolation import kernel_env
+from team.sandbox.launcher import sandbox_env
 from team.scripted import Call, Say, ScriptedChatCompletionClient, Turn
 from tests.test_run import collect, finished
 
@@ -87,8 +87,8 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 def execute_in_fresh_kernel(nb: nbformat.NotebookNode, workdir: Path, tmp: Path) -> nbformat.NotebookNode:
     """Run top to bottom in a new python3 kernel started as the local sandbox starts its own
     (same allow-listed environment, inline figures), working folder `workdir`."""
-    env = kernel_env(str(workdir), tmp=str(tmp / "kernel-tmp"), site=str(tmp / "kernel-site"))
-    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INDEX="1")  # %pip never reaches the network
+    env = sandbox_env(str(workdir), tmp=str(tmp / "kernel-tmp"))
+    env["PIP_NO_INDEX"] = "1"  # %pip never reaches the network
     env["HOME"] = str(tmp / "kernel-home")  # tools' dotfiles (pip, rustup) stay out of the folder checked
     client = NotebookClient(
         nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(workdir)}}

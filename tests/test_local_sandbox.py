@@ -9,6 +9,7 @@ import io
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -322,8 +323,9 @@ async def test_kernel_death_and_recovery(sbx: LocalSandbox) -> None:
 async def test_death_between_calls() -> None:
     async with await LocalSandbox.create() as box:
         await box.run_code("a = 1")
-        box._kernel.proc.kill()  # e.g. the OOM killer while idle
-        box._kernel.proc.wait()
+        proc = box._contexts["default"].kernel.process.proc
+        proc.kill()  # e.g. the OOM killer while idle
+        proc.wait()
         notices = []
         ex = await box.run_code("2 + 2", on_stderr=notices.append)
         assert ex.text == "4"
@@ -370,17 +372,21 @@ def _tiny_wheel(folder: str, name: str = "sbteam_probe_pkg", version: str = "0.1
     return path
 
 
-async def test_install_local_wheel(sbx: LocalSandbox, tmp_path, monkeypatch) -> None:
-    _tiny_wheel(str(tmp_path))
-    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    ok, out = await sbx.install_package("sbteam-probe-pkg")
-    assert ok, out
-    ex = await sbx.run_code("import sbteam_probe_pkg\nsbteam_probe_pkg.ANSWER")
-    assert ex.text == "42", ex.error
-    ok, out = await sbx.install_package("sbteam-probe-pkg")
-    assert ok and "already installed" in out
-    assert not any(e.name.startswith(".") for e in await sbx.files.list("/home/user"))
+async def test_install_local_wheel(tmp_path, monkeypatch) -> None:
+    """pip runs inside the sandbox: its index settings come from the sandbox's envs, not the host's."""
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/host-setting-must-not-reach-pip")
+    wheel = _tiny_wheel(str(tmp_path))
+    envs = {"PIP_FIND_LINKS": "/home/user/wheels", "PIP_NO_INDEX": "1"}
+    async with await LocalSandbox.create(envs=envs) as box:
+        await box.files.write(f"wheels/{os.path.basename(wheel)}", await asyncio.to_thread(Path(wheel).read_bytes))
+        ok, out = await box.install_package("sbteam-probe-pkg")
+        assert ok, out
+        ex = await box.run_code("import sbteam_probe_pkg\nsbteam_probe_pkg.ANSWER")
+        assert ex.text == "42", ex.error
+        ok, out = await box.install_package("sbteam-probe-pkg")
+        assert ok and "already installed" in out
+        installed = await box.files.list("/home/user/.local", depth=4)
+        assert any(e.name == "sbteam_probe_pkg.py" for e in installed)
 
 
 async def test_unisolated_with_given_root(tmp_path, monkeypatch) -> None:

@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 import pytest_asyncio
 
-from team.sandbox import isolation
+from team.sandbox import launcher
 from team.sandbox.local import LocalSandbox
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,33 +129,45 @@ async def test_host_processes_invisible(sbx: LocalSandbox) -> None:
 
 
 async def test_env_allow_list_unit() -> None:
-    env = isolation.kernel_env(
+    env = launcher.sandbox_env(
         "/home/user",
         tmp="/tmp",
-        site="/opt/site",
-        source={"PATH": "/bin", "OPENAI_API_KEY": "x", "E2B_API_KEY": "y", "JPY_PARENT_PID": "1"},
+        source={"PATH": "/bin", "OPENAI_API_KEY": "x", "E2B_API_KEY": "y", "JPY_PARENT_PID": "1",
+                "PIP_INDEX_URL": "http://evil", "LANG": "C.UTF-8"},
     )
-    assert env["PATH"] == "/bin" and env["HOME"] == "/home/user"
-    assert "OPENAI_API_KEY" not in env and "E2B_API_KEY" not in env and "JPY_PARENT_PID" not in env
+    assert env["HOME"] == "/home/user" and env["LANG"] == "C.UTF-8"
+    for key in ("OPENAI_API_KEY", "E2B_API_KEY", "JPY_PARENT_PID", "PIP_INDEX_URL"):
+        assert key not in env
+    assert env["PIP_CONFIG_FILE"] == os.devnull  # no pip.conf of the host's either
 
 
 async def test_bwrap_argv_unit() -> None:
-    argv = isolation.bwrap_argv(
+    argv = launcher.bwrap_argv(
         "/usr/bin/bwrap",
         home="/h",
-        runtime="/r",
-        site="/s",
         env={"A": "1"},
         command=["python"],
         network=False,
+        tmp_size=1 << 20,
+        data={"/run/x.json": 7},
+        runtime="/r",
     )
     joined = " ".join(argv)
-    assert "--bind /h /home/user" in joined and "--tmpfs /tmp" in joined
-    assert "--unshare-net" in argv and "--die-with-parent" in argv and "--clearenv" in argv
+    assert "--bind /h /home/user" in joined and "--bind /r /run/sbteam" in joined
+    assert "--size 1048576 --tmpfs /tmp" in joined and "--size 1048576 --tmpfs /dev/shm" in joined
+    assert "--ro-bind-data 7 /run/x.json" in joined
+    for flag in ("--unshare-user", "--disable-userns", "--new-session", "--die-with-parent", "--clearenv",
+                 "--unshare-net", "--unshare-pid"):
+        assert flag in argv, flag
+    assert argv[argv.index("--uid") + 1] == "1000" and argv[argv.index("--cap-drop") + 1] == "ALL"
+    # the private /tmp comes before the Python binds (a venv under /tmp stays visible) and
+    # the root is made read-only last
+    assert argv.index("/tmp") < max(i for i, a in enumerate(argv) if a == "--ro-bind")
+    remount_root = next(i for i in range(len(argv) - 1) if argv[i : i + 2] == ["--remount-ro", "/"])
+    assert remount_root > max(i for i, a in enumerate(argv) if a in ("--bind", "--ro-bind", "--ro-bind-data"))
     assert argv[-2:] == ["--", "python"]
-    assert "--unshare-net" not in isolation.bwrap_argv(
-        "bwrap", home="/h", runtime="/r", site="/s", env={}, command=["x"], network=True
-    )
+    assert not any(a.startswith("/etc/shadow") for a in argv)
+    assert "--unshare-net" not in launcher.bwrap_argv("bwrap", home="/h", env={}, command=["x"], network=True)
 
 
 async def test_network_off() -> None:
@@ -166,3 +178,14 @@ async def test_network_off() -> None:
         )
         assert ex.text == "BLOCKED"
         assert (await box.run_code("1+1")).text == "2"
+
+
+@pytest.mark.parametrize("prefix", ["/tmp/ci-x/venv", "/var/tmp/venv", "/opt/venv", "/home/alice/venv", "/home/user/venv"])
+async def test_python_installation_is_bound_above_what_would_hide_it(prefix: str) -> None:
+    """A venv anywhere stays visible: bound after the private /tmp and after /home/user."""
+    with mock.patch.object(launcher.sys, "prefix", prefix), mock.patch.object(launcher.os.path, "realpath", lambda p: p):
+        argv = launcher.bwrap_argv("bwrap", home="/h", env={}, command=["x"], network=True)
+    binds = [i for i in range(len(argv) - 2) if argv[i] == "--ro-bind" and argv[i + 2] == prefix]
+    assert binds, argv
+    covering = [i for i in range(len(argv) - 2) if argv[i] in ("--tmpfs", "--bind") and prefix.startswith(argv[i + 1 if argv[i] == "--tmpfs" else i + 2] + "/")]
+    assert all(i < binds[0] for i in covering), (prefix, covering, binds)

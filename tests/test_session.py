@@ -203,7 +203,7 @@ async def test_hidden_files_are_left_out(live):
 async def test_read_bytes_and_save_file_to_the_host(live, tmp_path):
     payload = bytes(range(256)) * 4
     await live.sandbox.files.write("/home/user/out/blob.bin", payload)
-    assert await live.read_bytes("out/blob.bin") == payload
+    assert await live.read_bytes("out/blob.bin", 1 << 20) == payload
     assert await live.read_bytes("/home/user/out/blob.bin", max_bytes=10) == payload[:10]
     saved = await live.save_file("out/blob.bin", tmp_path / "dl")
     assert saved == tmp_path / "dl" / "out" / "blob.bin"
@@ -217,8 +217,9 @@ async def test_read_bytes_and_save_file_to_the_host(live, tmp_path):
 async def test_download_all_copies_visible_files_only(live, tmp_path):
     await live.sandbox.files.write("/home/user/report/summary.md", "# done\n")
     await live.sandbox.files.write("/home/user/.hidden_state", "no")
-    saved = await live.download_all(tmp_path / "all")
-    rel = sorted(str(p.relative_to(tmp_path / "all")) for p in saved)
+    report = await live.download_all(tmp_path / "all")
+    assert report.skipped == [] and not report.listing_truncated
+    rel = sorted(str(p.relative_to(tmp_path / "all")) for p in report.saved)
     assert "report/summary.md" in rel
     assert not any(os.path.basename(p).startswith(".") for p in rel)
     assert (tmp_path / "all" / "report" / "summary.md").read_text() == "# done\n"

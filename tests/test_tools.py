@@ -83,7 +83,7 @@ async def exists(path: str) -> bool:
 
 
 async def sandbox_bytes(session: CodeSession, rel: str) -> bytes:
-    return await session.read_bytes(rel)
+    return await session.read_bytes(rel, 50 << 20)
 
 
 # -- every tool: a string, never an exception ---------------------------------------------

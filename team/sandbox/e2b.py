@@ -76,6 +76,7 @@ STATE_LOST_MESSAGE = (
 )
 RESTARTED_ERROR_NAME = "SandboxRestarted"
 INTERRUPTED_ERROR_NAME = "KeyboardInterrupt"
+WALK_DEPTH = 64  # "the whole tree" for envd's list (it has no unlimited depth)
 
 # Domain errors of the SDK that say something about the user's request, not the
 # connection or the sandbox's life: passed through unchanged.
@@ -172,6 +173,30 @@ class E2BFiles:
 
     async def make_dir(self, path: str, **kw: Any) -> bool:
         return await self._owner._call(lambda sdk: sdk.files.make_dir(path, **kw))
+
+    async def read_head(self, path: str, max_bytes: int) -> tuple[bytes, int]:
+        """(at most `max_bytes` from the start, the file's size): streamed, then closed early."""
+        info = await self._owner._call(lambda sdk: sdk.files.get_info(path))
+
+        async def head(sdk: Any) -> bytes:
+            stream = await sdk.files.read(path, format="stream")
+            data = bytearray()
+            try:
+                async for chunk in stream:
+                    data += chunk
+                    if len(data) >= max_bytes:
+                        break
+            finally:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+            return bytes(data[:max_bytes])
+
+        return await self._owner._call(head), int(getattr(info, "size", 0) or 0)
+
+    async def walk(self, path: str, max_entries: int) -> tuple[list[Any], bool]:
+        """The whole tree under `path` (envd lists to any depth), at most `max_entries`."""
+        entries = await self._owner._call(lambda sdk: sdk.files.list(path, depth=WALK_DEPTH))
+        return entries[:max_entries], len(entries) > max_entries
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._owner.sdk.files, name)

@@ -1,32 +1,29 @@
-"""`LocalSandbox`: an IPython kernel on this machine behind E2B's `AsyncSandbox` surface.
+"""`LocalSandbox`: IPython kernels on this machine behind E2B's `AsyncSandbox` surface.
 
-Callers (the session, the tools, the UI) must not be able to tell it from the E2B
-backend, so it returns the SDK's own models (`Execution`, `Result`, `Logs`,
-`ExecutionError`, `OutputMessage`, `EntryInfo`, `WriteInfo`) and raises the SDK's
-own exceptions (`TimeoutException`, `FileNotFoundException`,
-`InvalidArgumentException`).
+Callers (the session, the tools, the UI) must not be able to tell it from the
+E2B backend, so it returns the SDK's own models and raises the SDK's own
+exceptions (see `kernel.py` for code, `files.py` for files, `commands.py` for
+commands). This module is the composition: folders, limits, how a kernel is
+launched (under bubblewrap, see `launcher.py`), pip, and clean-up.
 
-Layout of one sandbox (all under one `sbteam-sbx-<pid>-*` temp folder, removed by
-`kill()`; a folder left by a process that died is removed by the next `create()`):
+Layout of one sandbox (one `sbteam-sbx-<pid>-*` temp folder, mode 0700, removed
+by `kill()`; a folder left by a process that died is removed by the next
+`create()`):
 
-    home/     the user's files; /home/user inside the sandbox (cwd and HOME)
-    run/      connection files, kernel sockets (ipc), kernel logs, caches
-    site/     PYTHONUSERBASE that install_package() fills; on the kernel's sys.path
+    home/       the user's files: /home/user inside (cwd and HOME); packages that
+                install_package() adds go to home/.local (hidden from listings)
+    run-<n>/    one kernel's sockets, bound read-write at /run/sbteam inside that
+                kernel's namespace only; a fresh folder for every kernel, so what
+                one kernel's code planted there is never seen by the next
+    tmp-<n>/    without bubblewrap only: that kernel's caches
 
-With bubblewrap the kernel runs in its own mount/pid/ipc/uts (and, with
-`network=False`, net) namespace that sees only those folders plus the read-only
-system and Python installation (see `isolation.py`). The kernel talks to us over
-unix sockets in `run/`, which work across network namespaces.
+The connection file is handed to bubblewrap by fd (read-only inside, never on
+a path the sandbox can write); the kernel's own stdout/stderr come over a pipe
+of which the host keeps the last few KB; the host dials the kernel's sockets
+once, before any code of the sandbox has run (the kernel starts with `-I`, a
+fresh /tmp and no user site), and never again.
 
-Kernel death contract: when the kernel dies while a cell runs (os._exit, segfault,
-out of memory), that `run_code` call returns an `Execution` whose error is
-`ExecutionError(name="KernelDied", ...)` and a fresh kernel is already running when
-it returns. When it died between calls, the next `run_code` starts a fresh kernel,
-runs the code there and reports the loss as a first stderr line (and `on_stderr`).
-
-Deliberate differences from E2B: tracebacks come without ANSI colours and joined
-with newlines (E2B joins coloured chunks with ""), because a model reads them;
-only Python runs (no `language`/`context` other than Python).
+Security promises and their limits are in the README ("Security model").
 """
 
 from __future__ import annotations
@@ -34,219 +31,80 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import ctypes
 import glob
-import importlib.metadata
 import inspect
-import io
 import json
-import logging
 import os
-import pwd
-import queue
 import shutil
-import signal
 import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
-from datetime import UTC, datetime
+from collections import deque
 from typing import Any
 
-from e2b.exceptions import FileNotFoundException, InvalidArgumentException, TimeoutException
-from e2b.sandbox.filesystem.filesystem import EntryInfo, FileType, WriteInfo
-from e2b_code_interpreter.exceptions import (
-    format_execution_timeout_error,
-    format_sandbox_killed_error,
-)
-from e2b_code_interpreter.models import Execution, ExecutionError, OutputMessage, Result
-from packaging.requirements import Requirement
-
-from . import isolation
-from .base import WORKDIR, ErrorHandler, OutputHandler, ResultHandler, SandboxError
-from .paths import PathOutsideSandbox, resolve, sandbox_relpath, to_sandbox_path
+from . import cgroups, guest, launcher
+from .base import WORKDIR, SandboxError
+from .files import LocalFiles
+from .kernel import START_TIMEOUT, CodeContext, Kernel, KernelBackend, KernelConnection
+from .limits import Limits, human_bytes
+from .paths import PathOutsideSandbox, sandbox_relpath
 from .requirements import check_requirement
-
-log = logging.getLogger(__name__)
+from .safefs import SandboxFS
 
 TMP_PREFIX = "sbteam-sbx-"
-START_TIMEOUT = 30.0  # seconds for a kernel to answer kernel_info
-POLL = 0.1  # how often a waiting call checks for a dead kernel or kill()
-DEFAULT_RUN_TIMEOUT = 300.0  # E2B's run_code default when timeout is None
-INTERRUPT_GRACE = 3.0  # after an interrupt, how long before the kernel is replaced
-KILLED_MESSAGE = "the sandbox was killed while the request was in progress"
-KERNEL_DIED = ExecutionError(
-    "KernelDied",
-    "the kernel died (os._exit/segfault/out of memory); a fresh kernel was started "
-    "and earlier variables are lost",
-    "",
-)
-_PY_TAG = f"python{sys.version_info.major}.{sys.version_info.minor}"
-
-# Silent code run in every fresh kernel: E2B's extra result formats (`data` for a
-# pandas DataFrame, `chart` for a matplotlib figure, as E2B's template does with
-# e2b-charts). Gated on sys.modules so pandas/matplotlib load only when used.
-_SETUP_CODE = r"""
-def __sbteam_setup(site, home):
-    import math, os, sys
-    from IPython import get_ipython
-    from IPython.core.formatters import BaseFormatter
-    from traitlets import ObjectName, Unicode
-
-    if site not in sys.path:
-        sys.path.insert(0, site)
-    os.chdir(home)
-
-    def clean(value):
-        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-            return None
-        if hasattr(value, "isoformat"):
-            return value.isoformat()
-        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-            try:
-                return clean(value.item())
-            except Exception:
-                return str(value)
-        return value
-
-    class DataFormatter(BaseFormatter):
-        format_type = Unicode("e2b/data")
-        print_method = ObjectName("_repr_e2b_data_")
-        _return_type = (dict, str)
-
-        def __call__(self, obj):
-            pandas = sys.modules.get("pandas")
-            if pandas is None or not isinstance(obj, pandas.DataFrame):
-                return super().__call__(obj)
-            try:
-                data = obj.to_dict(orient="list")
-                return {str(k): [clean(v) for v in col] for k, col in data.items()}
-            except Exception:
-                return None
-
-    class ChartFormatter(BaseFormatter):
-        format_type = Unicode("e2b/chart")
-        print_method = ObjectName("_repr_e2b_chart_")
-        _return_type = (dict, str)
-
-        def __call__(self, obj):
-            if sys.modules.get("matplotlib") is None:
-                return super().__call__(obj)
-            from matplotlib.figure import Figure
-
-            if not isinstance(obj, Figure):
-                return super().__call__(obj)
-            try:
-                from e2b_charts import chart_figure_to_chart
-
-                chart = chart_figure_to_chart(obj)
-                return chart.model_dump(mode="json") if chart is not None else None
-            except Exception:
-                return None
-
-    ip = get_ipython()
-    fmt = ip.display_formatter
-    fmt.formatters["e2b/data"] = DataFormatter(parent=fmt)
-    fmt.formatters["e2b/chart"] = ChartFormatter(parent=fmt)
-
-__sbteam_setup(%(site)r, %(home)r)
-del __sbteam_setup
-"""
-
-_ENV_SET = (
-    "import os as __sbteam_os\n"
-    "__sbteam_saved_env = {k: __sbteam_os.environ.get(k) for k in %(keys)r}\n"
-    "__sbteam_os.environ.update(%(envs)r)\n"
-    "del __sbteam_os\n"
-)
-_ENV_RESTORE = (
-    "import os as __sbteam_os\n"
-    "for __sbteam_k, __sbteam_v in globals().pop('__sbteam_saved_env', {}).items():\n"
-    "    if __sbteam_v is None:\n"
-    "        __sbteam_os.environ.pop(__sbteam_k, None)\n"
-    "    else:\n"
-    "        __sbteam_os.environ[__sbteam_k] = __sbteam_v\n"
-    "del __sbteam_os\n"
-    "globals().pop('__sbteam_k', None); globals().pop('__sbteam_v', None)\n"
-)
-
-_MIME_FIELDS = {
-    "text/plain": "text",
-    "text/html": "html",
-    "text/markdown": "markdown",
-    "image/svg+xml": "svg",
-    "image/png": "png",
-    "image/jpeg": "jpeg",
-    "application/pdf": "pdf",
-    "text/latex": "latex",
-    "application/json": "json",
-    "application/javascript": "javascript",
-    "e2b/data": "data",
-    "e2b/chart": "chart",
-}
+OUTPUT_CHUNK = 1 << 18  # characters ipykernel buffers before it must send (guest._bound_output)
+LOG_TAIL = 8 << 10  # bytes of a kernel's own stdout/stderr kept for error messages
+SOCKET_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
+PIP_OUTPUT = 64 << 10  # characters of pip's output kept (head and tail)
 
 
-def _to_result(data: dict[str, Any], main: bool) -> Result:
-    """A jupyter mime bundle as the SDK's Result, field by field as E2B's server fills it."""
-    data = dict(data)
-    fields: dict[str, Any] = {}
-    for mime, name in _MIME_FIELDS.items():
-        if mime in data:
-            fields[name] = data.pop(mime)
-    text = fields.get("text")
-    # E2B's server strips the quotes from a str's repr.
-    if isinstance(text, str) and len(text) >= 2 and text.startswith("'") and text.endswith("'"):
-        fields["text"] = text[1:-1]
-    return Result(is_main_result=main, extra=data or None, **fields)
+class _LogTail(asyncio.Protocol):
+    """Drains a kernel's stdout/stderr pipe, keeping only the last LOG_TAIL bytes.
 
-
-async def _call(handler: Any, arg: Any) -> None:
-    """Call a sync or async callback."""
-    if handler is None:
-        return
-    out = handler(arg)
-    if inspect.isawaitable(out):
-        await out
-
-
-# --- processes --------------------------------------------------------------------
-
-_libc: Any = None
-if sys.platform.startswith("linux"):
-    with contextlib.suppress(OSError):
-        _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _die_with_parent_preexec(parent: int) -> Any:
-    """preexec_fn: SIGKILL the child when the thread that started it dies.
-
-    Caveat of PR_SET_PDEATHSIG: it follows the *thread*, so kernels are started
-    from the event loop's thread, never from asyncio.to_thread workers.
+    Draining matters as much as the tail: code writing to fd 1 would otherwise
+    block the kernel once the pipe's 64 KB are full.
     """
 
-    def preexec() -> None:
-        if _libc is not None:
-            _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.size = 0
 
-    return preexec
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.size += len(data)
+        while self.size - len(self.chunks[0]) >= LOG_TAIL:
+            self.size -= len(self.chunks.popleft())
+
+    def text(self) -> str:
+        return b"".join(self.chunks)[-LOG_TAIL:].decode("utf-8", "replace").strip()
 
 
-def _kill_process(proc: subprocess.Popen[bytes] | None) -> None:
-    """SIGKILL a child and its process group (it was started in a new session)."""
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError, OSError):
-        proc.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-        proc.wait(timeout=2)
+class _SandboxedProcess:
+    """A kernel (or other) process of this sandbox: KernelProcess for `kernel.py`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], tail: _LogTail, transport: asyncio.BaseTransport | None):
+        self.proc = proc
+        self.tail = tail
+        self.transport = transport
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        launcher.kill_process(self.proc)
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed (exit): nothing to tell
+                transport.close()
+
+    def log_tail(self) -> str:
+        return self.tail.text()
+
+
+# --- folders --------------------------------------------------------------------------
 
 
 def _pid_alive(pid: int) -> bool:
@@ -265,17 +123,16 @@ def _reap_stale_dirs() -> None:
         name = os.path.basename(path)[len(TMP_PREFIX) :]
         pid_text = name.split("-", 1)[0]
         if pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(int(pid_text)):
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)  # fd-based, never follows links
 
 
 def _prepare_folders(root: str | None) -> tuple[str, str]:
-    """Reap folders of dead owners, then make this sandbox's top and home folders."""
+    """Reap folders of dead owners, then make this sandbox's top (0700) and home folders."""
     _reap_stale_dirs()
     top = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
     home = os.path.abspath(root) if root else os.path.join(top, "home")
-    for sub in (home, os.path.join(top, "run", "tmp"), os.path.join(top, "site")):
-        os.makedirs(sub, exist_ok=True)
-    os.makedirs(os.path.join(top, "site", "lib", _PY_TAG, "site-packages"), exist_ok=True)
+    os.makedirs(home, exist_ok=True)
+    os.chmod(home, 0o755)
     return top, home
 
 
@@ -289,298 +146,11 @@ def _cleanup_at_exit() -> None:
         sbx._kill_sync()
 
 
-class _Kernel:
-    """One kernel process and the client connected to it."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], client: Any, name: str, log_path: str):
-        self.proc = proc
-        self.client = client
-        self.name = name
-        self.log_path = log_path
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def interrupt(self) -> None:
-        """Interrupt by message (interrupt_mode="message"): works through the pid namespace."""
-        if not self.alive():
-            return
-        with contextlib.suppress(Exception):
-            msg = self.client.session.msg("interrupt_request", content={})
-            self.client.control_channel.send(msg)
-
-    def stop(self) -> None:
-        _kill_process(self.proc)
-        with contextlib.suppress(Exception):
-            self.client.stop_channels()
-        with contextlib.suppress(Exception):
-            # The kernel is gone: without linger=0, messages it never read keep the
-            # client's zmq context (linger 1000 ms) and so the app's exit waiting ~1 s.
-            self.client.context.destroy(linger=0)
-
-    def log_tail(self, limit: int = 2000) -> str:
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - limit))
-                return fh.read().decode("utf-8", "replace").strip()
-        except OSError:
-            return ""
+# --- the sandbox ------------------------------------------------------------------------
 
 
-# --- files -------------------------------------------------------------------------
-
-
-class _FileStream:
-    """Async iterator over a file's bytes (what E2B's `read(format="stream")` gives)."""
-
-    CHUNK = 1 << 16
-
-    def __init__(self, fh: io.BufferedReader):
-        self._fh = fh
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._fh.closed:
-            raise StopAsyncIteration
-        chunk = await asyncio.to_thread(self._fh.read, self.CHUNK)
-        if not chunk:
-            self._fh.close()
-            raise StopAsyncIteration
-        return chunk
-
-    async def aclose(self) -> None:
-        self._fh.close()
-
-    async def __aenter__(self) -> _FileStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
-def _owner(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-class LocalFiles:
-    """`sandbox.files` for the local backend: E2B's Filesystem over a host folder.
-
-    Every path is confined to the sandbox folder (see `paths.resolve`); a path that
-    leaves it raises `PathOutsideSandbox` (an E2B `InvalidArgumentException`) before
-    anything is read or written.
-    """
-
-    def __init__(self, root: str):
-        self._root = root
-
-    def _host(self, path: str) -> str:
-        return resolve(self._root, path)
-
-    @staticmethod
-    def _sandbox_path(path: str) -> str:
-        return to_sandbox_path(sandbox_relpath(path))
-
-    async def read(self, path: str, format: str = "text", **_: Any) -> Any:
-        """File content as str ("text"), bytearray ("bytes") or an async byte stream ("stream")."""
-        host = self._host(path)
-        if format not in ("text", "bytes", "stream"):
-            raise InvalidArgumentException(f"unknown format {format!r}")
-
-        def _read() -> Any:
-            if os.path.isdir(host):
-                raise InvalidArgumentException(f"path {path!r} is a directory")
-            try:
-                if format == "stream":
-                    return open(host, "rb")  # noqa: SIM115 - closed by the stream
-                with open(host, "rb") as fh:
-                    data = fh.read()
-            except FileNotFoundError:
-                raise FileNotFoundException(f"file {path!r} does not exist") from None
-            if format == "text":
-                return data.decode("utf-8", "replace")
-            return bytearray(data)
-
-        out = await asyncio.to_thread(_read)
-        return _FileStream(out) if format == "stream" else out
-
-    async def write(self, path: str, data: Any, **_: Any) -> WriteInfo:
-        """Write str/bytes/file-like/async-iterable data, creating parent folders."""
-        host = self._host(path)
-        if sandbox_relpath(path) == "":
-            raise InvalidArgumentException(f"path {path!r} is a directory")
-        chunks: list[bytes] | None = None
-        if isinstance(data, AsyncIterable):
-            chunks = [bytes(c) async for c in data]
-
-        def _write() -> None:
-            if os.path.isdir(host):
-                raise InvalidArgumentException(f"path {path!r} is a directory")
-            os.makedirs(os.path.dirname(host), exist_ok=True)
-            resolve(self._root, path)  # re-check: a parent may have been a symlink
-            with open(host, "wb") as fh:
-                if chunks is not None:
-                    for chunk in chunks:
-                        fh.write(chunk)
-                elif isinstance(data, str):
-                    fh.write(data.encode("utf-8"))
-                elif isinstance(data, (bytes, bytearray, memoryview)):
-                    fh.write(data)
-                elif hasattr(data, "read"):
-                    while True:
-                        chunk = data.read(1 << 16)
-                        if not chunk:
-                            break
-                        fh.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
-                else:
-                    raise InvalidArgumentException(
-                        f"cannot write data of type {type(data).__name__}"
-                    )
-
-        await asyncio.to_thread(_write)
-        spath = self._sandbox_path(path)
-        return WriteInfo(name=os.path.basename(spath), type=FileType.FILE, path=spath)
-
-    async def list(self, path: str = WORKDIR, depth: int | None = 1, **_: Any) -> list[EntryInfo]:
-        """Entries under a folder, depth-first in name order (parents before children)."""
-        if depth is not None and depth < 1:
-            raise InvalidArgumentException("depth should be at least 1")
-        host = self._host(path)
-        base = self._sandbox_path(path)
-
-        def _entry(full: str, spath: str, st: os.stat_result, lst: os.stat_result) -> EntryInfo:
-            is_link = stat.S_ISLNK(lst.st_mode)
-            ftype = FileType.DIR if stat.S_ISDIR(st.st_mode) else FileType.FILE
-            target = None
-            if is_link:
-                with contextlib.suppress(OSError):
-                    target = os.readlink(full)
-            return EntryInfo(
-                name=os.path.basename(spath),
-                type=ftype,
-                path=spath,
-                size=st.st_size,
-                mode=stat.S_IMODE(st.st_mode),
-                permissions=stat.filemode(st.st_mode)[1:],
-                owner=_owner(st.st_uid),
-                group=str(st.st_gid),
-                modified_time=datetime.fromtimestamp(st.st_mtime, tz=UTC),
-                symlink_target=target,
-            )
-
-        def _walk() -> list[EntryInfo]:
-            real_root = os.path.realpath(self._root)
-            if not os.path.exists(host):
-                raise FileNotFoundException(f"path {path!r} does not exist")
-            if not os.path.isdir(host):
-                raise InvalidArgumentException(f"path {path!r} is not a directory")
-            out: list[EntryInfo] = []
-
-            def walk(folder: str, spath: str, level: int) -> None:
-                try:
-                    names = sorted(os.listdir(folder))
-                except OSError:
-                    return
-                for name in names:
-                    full = os.path.join(folder, name)
-                    child = f"{spath}/{name}"
-                    try:
-                        lst = os.lstat(full)
-                    except OSError:
-                        continue
-                    st = lst
-                    if stat.S_ISLNK(lst.st_mode):
-                        with contextlib.suppress(OSError):
-                            st = os.stat(full)
-                    out.append(_entry(full, child, st, lst))
-                    descend = stat.S_ISDIR(lst.st_mode)  # never follow symlinked folders
-                    if descend and (depth is None or level < depth):
-                        real = os.path.realpath(full)
-                        if real.startswith(real_root + os.sep):
-                            walk(full, child, level + 1)
-
-            walk(host, base, 1)
-            return out
-
-        return await asyncio.to_thread(_walk)
-
-    async def exists(self, path: str, **_: Any) -> bool:
-        host = self._host(path)
-        return await asyncio.to_thread(os.path.lexists, host)
-
-    async def get_info(self, path: str, **_: Any) -> EntryInfo:
-        host = self._host(path)
-        spath = self._sandbox_path(path)
-
-        def _info() -> EntryInfo:
-            try:
-                lst = os.lstat(host)
-                st = os.stat(host) if stat.S_ISLNK(lst.st_mode) else lst
-            except FileNotFoundError:
-                raise FileNotFoundException(f"path {path!r} does not exist") from None
-            return EntryInfo(
-                name=os.path.basename(spath),
-                type=FileType.DIR if stat.S_ISDIR(st.st_mode) else FileType.FILE,
-                path=spath,
-                size=st.st_size,
-                mode=stat.S_IMODE(st.st_mode),
-                permissions=stat.filemode(st.st_mode)[1:],
-                owner=_owner(st.st_uid),
-                group=str(st.st_gid),
-                modified_time=datetime.fromtimestamp(st.st_mtime, tz=UTC),
-                symlink_target=os.readlink(host) if stat.S_ISLNK(lst.st_mode) else None,
-            )
-
-        return await asyncio.to_thread(_info)
-
-    async def remove(self, path: str, **_: Any) -> None:
-        """Remove a file or folder (recursively); a missing path is not an error.
-
-        A symlink is removed itself, never what it points to.
-        """
-        rel = sandbox_relpath(path)
-        if rel == "":
-            raise InvalidArgumentException(f"cannot remove the sandbox folder ({WORKDIR})")
-        parent = resolve(self._root, to_sandbox_path(os.path.dirname(rel)))
-        host = os.path.join(parent, os.path.basename(rel))
-
-        def _remove() -> None:
-            try:
-                lst = os.lstat(host)
-            except FileNotFoundError:
-                return
-            if stat.S_ISDIR(lst.st_mode):
-                shutil.rmtree(host, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(host)
-
-        await asyncio.to_thread(_remove)
-
-    async def make_dir(self, path: str, **_: Any) -> bool:
-        """Create a folder and its parents; True if created, False if it existed."""
-        host = self._host(path)
-
-        def _mkdir() -> bool:
-            if os.path.isdir(host):
-                return False
-            os.makedirs(host, exist_ok=True)
-            resolve(self._root, path)
-            return True
-
-        return await asyncio.to_thread(_mkdir)
-
-
-# --- sandbox -----------------------------------------------------------------------
-
-
-class LocalSandbox:
-    """E2B's AsyncSandbox surface over a local IPython kernel (see module docstring)."""
+class LocalSandbox(KernelBackend):
+    """E2B's AsyncSandbox surface over local IPython kernels (see module docstring)."""
 
     kind = "local"
 
@@ -592,26 +162,35 @@ class LocalSandbox:
         envs: dict[str, str] | None,
         network: bool,
         bwrap: str | None,
+        isolation_reason: str,
+        disable_userns: bool,
+        limits: Limits,
+        own_home: bool,
     ):
+        super().__init__()
         self.sandbox_id = f"local-{uuid.uuid4().hex[:12]}"
         self._top = top
         self.root = home  # host folder that is /home/user inside the sandbox
-        self._runtime = os.path.join(top, "run")
-        self._site = os.path.join(top, "site")
+        self._own_home = own_home
         self._envs = dict(envs or {})
         self.network = network
         self._bwrap = bwrap
+        self._disable_userns = disable_userns
         self.isolation = "bwrap" if bwrap else "none"
-        self.files = LocalFiles(home)
-        self._kernel: _Kernel | None = None
-        self._generation = 0
-        self._lock = asyncio.Lock()
-        self._killed = False
-        self._pip: subprocess.Popen[bytes] | None = None
-        self._interrupt_epoch = 0  # interrupt() count; a call made before the last one stops
-        self._interrupt_sent_at = 0.0
-        self._background: set[asyncio.Task[None]] = set()
+        self.isolation_reason = isolation_reason  # why not isolated, when not
+        self.limits = limits
+        self._fs = SandboxFS(home)
+        self.files = LocalFiles(self._fs)
+        self._cgroup: cgroups.Cgroup | None = None
+        self.cgroup_reason = ""
+        self._oom_seen = 0
+        self._runs = 0  # kernel folders made so far (run-<n>)
         self._pid = os.getpid()
+        self._disk_next = 0.0
+        self._disk_over: str | None = None
+        from .commands import LocalCommands
+
+        self.commands = LocalCommands(self)
 
     # ---- lifecycle
 
@@ -623,27 +202,44 @@ class LocalSandbox:
         network: bool = True,
         root: str | None = None,
         isolate: bool | None = None,
+        limits: Limits | None = None,
         **_: Any,
     ) -> LocalSandbox:
         """Start a sandbox and wait until its kernel answers.
 
-        `envs` are added to the kernel's (allow-listed) environment. `timeout` is
-        E2B's sandbox lifetime; accepted for compatibility, a local sandbox lives
-        until `kill()`. `network=False` (bwrap only) gives the kernel no network.
-        `root` uses an existing folder as /home/user (kept on kill); by default a
-        fresh temp folder is used. `isolate` forces bwrap (True, error if missing)
-        or no isolation (False); None picks bwrap when available.
+        `envs` are added to the sandbox's (allow-listed) environment, for code, pip
+        and commands alike. `timeout` is E2B's sandbox lifetime; accepted for
+        compatibility, a local sandbox lives until `kill()`. `network=False` (bwrap
+        only) gives the sandbox no network. `root` uses an existing folder as
+        /home/user (kept on kill). `isolate` forces bwrap (True: error if it cannot
+        be used) or no isolation (False); None uses bwrap when it works here.
+        `limits` default to `Limits.default()`.
         """
-        bwrap = isolation.bwrap_path()
+        bwrap, reason, disable_userns = await asyncio.to_thread(launcher.probe)
         if isolate is True and bwrap is None:
-            raise SandboxError("bubblewrap (bwrap) is not available, cannot isolate the kernel")
+            raise SandboxError(f"cannot isolate the kernel: {reason}")
         if isolate is False:
-            bwrap = None
+            bwrap, reason = None, "isolation turned off"
         top, home = await asyncio.to_thread(_prepare_folders, root)
-        sbx = cls(top=top, home=home, envs=envs, network=network, bwrap=bwrap)
+        sbx = cls(
+            top=top,
+            home=home,
+            envs=envs,
+            network=network,
+            bwrap=bwrap,
+            isolation_reason=reason,
+            disable_userns=disable_userns,
+            limits=limits or Limits.default(),
+            own_home=root is None,
+        )
         _live.add(sbx)
         try:
-            await sbx._start_kernel()
+            sbx._cgroup, sbx.cgroup_reason = await asyncio.to_thread(
+                cgroups.create, sbx.limits.memory, sbx.limits.processes if bwrap else 0
+            )
+            ctx = sbx._contexts["default"]
+            async with ctx.lock:
+                await sbx._start_kernel(ctx)
         except BaseException:
             await sbx.kill()
             raise
@@ -655,452 +251,279 @@ class LocalSandbox:
     async def __aexit__(self, *exc: object) -> None:
         await self.kill()
 
+    def kernel_process(self) -> subprocess.Popen[bytes] | None:
+        """The launcher process of the default context's kernel (bwrap, or the kernel itself)."""
+        kernel = self._contexts["default"].kernel
+        process = kernel.process if kernel is not None else None
+        return process.proc if isinstance(process, _SandboxedProcess) else None
+
     async def is_running(self) -> bool:
-        return not self._killed and self._kernel is not None and self._kernel.alive()
+        kernel = self._contexts["default"].kernel
+        return not self._killed and kernel is not None and kernel.alive()
 
     async def kill(self) -> None:
-        """Stop the kernel and pip, remove the temp folder. Safe to call twice."""
+        """Stop every kernel, pip and command, remove the temp folder. Safe to call twice."""
         if self._killed:
             return
         self._killed = True
-        kernel = self._kernel
-        if kernel is not None:
-            _kill_process(kernel.proc)  # a waiting run_code notices within POLL
-        _kill_process(self._pip)
-        if self._lock.locked():
-            with contextlib.suppress(TimeoutError, RuntimeError):
-                await asyncio.wait_for(self._lock.acquire(), 2.0)
-                self._lock.release()
-        self._kill_sync()
+        for ctx in self._contexts.values():
+            if ctx.kernel is not None:
+                ctx.kernel.process.kill()  # a waiting run_code notices within POLL
+        self.commands.kill_all()
+        for ctx in list(self._contexts.values()):
+            if ctx.lock.locked():
+                with contextlib.suppress(TimeoutError, RuntimeError):
+                    await asyncio.wait_for(ctx.lock.acquire(), 2.0)
+                    ctx.lock.release()
+        await asyncio.to_thread(self._kill_sync)
 
     def _kill_sync(self) -> None:
         self._killed = True
-        if self._kernel is not None:
-            self._kernel.stop()
-            self._kernel = None
-        _kill_process(self._pip)
+        self._kill_kernels()
+        self.commands.kill_all()
         if os.getpid() == self._pid:
+            if self._cgroup is not None:
+                self._cgroup.remove()
+                self._cgroup = None
+            with contextlib.suppress(OSError):
+                self._fs.close()
             shutil.rmtree(self._top, ignore_errors=True)
         _live.discard(self)
 
-    # ---- kernel process
+    # ---- what the app shows
 
-    def _site_packages(self, host: bool) -> str:
-        base = self._site if (host or not self._bwrap) else isolation.SITE_MOUNT
-        return f"{base}/lib/{_PY_TAG}/site-packages"
+    def limits_report(self) -> dict[str, Any]:
+        """The limits in force and how each is enforced (status bar tooltip, --json, doctor)."""
+        cg = self._cgroup
+        memory_by = (
+            cg.describe() if cg and cg.memory else "RLIMIT_AS" if self.limits.memory else "off"
+        )
+        if not self.limits.processes:
+            processes_by = "off"
+        elif cg and cg.pids:
+            processes_by = f"{cg.describe()} + RLIMIT_NPROC"
+        elif self._bwrap is None:
+            processes_by = "not enforced (no isolation)"
+        elif os.getuid() == 0:
+            processes_by = "not enforced (root without a cgroup: the kernel exempts uid 0 from RLIMIT_NPROC)"
+        else:
+            processes_by = "RLIMIT_NPROC"
+        return {
+            "limits": self.limits.as_text(),
+            "memory": memory_by,
+            "processes": processes_by,
+            "file": "RLIMIT_FSIZE" if self.limits.file else "off",
+            "tmp": "tmpfs size" if self._bwrap and self.limits.tmp else "not enforced (no isolation)" if self.limits.tmp else "off",
+            "disk": "measured while cells run" if self.limits.disk else "off",
+            "cgroup": cg.describe() if cg else f"none ({self.cgroup_reason})",
+        }
 
-    def _spawn(self) -> _Kernel:
-        """Write a connection file and start the kernel (on the loop's thread, see preexec)."""
-        from jupyter_client.asynchronous.client import AsyncKernelClient
+    async def security_probe(self, hidden: list[str] | None = None) -> dict[str, Any]:
+        """What code in the sandbox sees of its own rights (uid, capabilities, secrets).
 
-        self._generation += 1
-        name = f"{self.sandbox_id}-k{self._generation}"
-        inside = isolation.RUNTIME_MOUNT if self._bwrap else self._runtime
-        home = WORKDIR if self._bwrap else self.root
-        tmp = "/tmp" if self._bwrap else os.path.join(self._runtime, "tmp")
+        `hidden`: host folders that must show nothing inside (see `guest.probe`).
+        """
+        code = f"exec({inspect.getsource(guest)!r}, __sbteam_g := {{'__name__': 'sbteam_guest'}})\n"
+        code += f"import json as __j\nprint(__j.dumps(__sbteam_g['probe']({list(hidden or [])!r})))\ndel __j, __sbteam_g\n"
+        execution = await self.run_code(code, timeout=30)
+        if execution.error is not None:
+            raise SandboxError(f"probe failed: {execution.error.name}: {execution.error.value}")
+        return json.loads("".join(execution.logs.stdout))
+
+    # ---- kernels (KernelBackend)
+
+    def _site(self, inside: bool) -> str:
+        base = WORKDIR if (inside and self._bwrap) else self.root
+        return f"{base}/{launcher.SITE_REL}"
+
+    def _host_cwd(self, cwd: str) -> str:
+        rel = sandbox_relpath(cwd)
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def _setup_code(self, ctx: CodeContext) -> str:
+        cwd = ctx.cwd if self._bwrap else self._host_cwd(ctx.cwd)
+        call = f"__sbteam_g['setup_kernel']({self._site(True)!r}, {cwd!r}, {OUTPUT_CHUNK})"
+        return (
+            f"exec({inspect.getsource(guest)!r}, __sbteam_g := {{'__name__': 'sbteam_guest'}})\n"
+            f"{call}\ndel __sbteam_g\n"
+        )
+
+    async def _launch(self, ctx: CodeContext) -> Kernel:
+        """Start a kernel for `ctx` in a fresh runtime folder and dial it once it is listening."""
+        if self._killed:
+            raise SandboxError("the sandbox was killed")
+        self._runs += 1
+        runtime = os.path.join(self._top, f"run-{self._runs}")
+        os.mkdir(runtime, 0o700 if self._bwrap is None else 0o755)
+        key = uuid.uuid4().hex
         info = {
-            "shell_port": 1,
-            "iopub_port": 2,
-            "stdin_port": 3,
-            "control_port": 4,
-            "hb_port": 5,
+            **SOCKET_PORTS,
             "transport": "ipc",
-            "key": uuid.uuid4().hex,
+            "key": key,
             "signature_scheme": "hmac-sha256",
             "kernel_name": "python3",
         }
-        conn_path = os.path.join(self._runtime, f"{name}.json")
-        fd = os.open(conn_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({**info, "ip": f"{inside}/{name}"}, fh)
-        command = [
-            sys.executable,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            f"{inside}/{name}.json",
-            "--HistoryManager.enabled=False",
-            "--InteractiveShell.colors=NoColor",
-        ]
-        env = isolation.kernel_env(
-            home, tmp=tmp, site=self._site_packages(host=False), extra=self._envs
-        )
-        if self._bwrap:
-            argv = isolation.bwrap_argv(
-                self._bwrap,
-                home=self.root,
-                runtime=self._runtime,
-                site=self._site,
-                env=env,
-                command=command,
-                network=self.network,
-            )
-            popen_env: dict[str, str] = {"PATH": env["PATH"]}
-        else:
-            argv, popen_env = command, env
-        log_path = os.path.join(self._runtime, f"{name}.log")
-        with open(log_path, "wb") as log_fh:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log_fh,
-                stderr=subprocess.STDOUT,
-                cwd=self.root,
-                env=popen_env,
-                start_new_session=True,
-                close_fds=True,
-                preexec_fn=_die_with_parent_preexec(os.getpid()),  # noqa: PLW1509
-            )
-        client = AsyncKernelClient()
-        client.load_connection_info({**info, "ip": os.path.join(self._runtime, name)})
-        client.start_channels(hb=False)
-        return _Kernel(proc, client, name, log_path)
-
-    async def _start_kernel(self) -> None:
-        kernel = self._spawn()
-        self._kernel = kernel
+        kernel_args = ["-m", "ipykernel_launcher", "--HistoryManager.enabled=False", "--InteractiveShell.colors=NoColor"]
+        close_fds: list[int] = []
         try:
-            await self._wait_ready(kernel)
-            site = self._site_packages(host=False)
-            home = WORKDIR if self._bwrap else self.root
-            await self._silent(kernel, _SETUP_CODE % {"site": site, "home": home})
+            if self._bwrap:
+                conn_fd = launcher.data_fd(json.dumps({**info, "ip": f"{launcher.RUNTIME_MOUNT}/k"}).encode())
+                close_fds.append(conn_fd)
+                data, ids = launcher.guest_files()
+                close_fds += ids
+                data[launcher.CONNECTION_FILE] = conn_fd
+                command = [sys.executable, "-I", "-B", *kernel_args, "-f", launcher.CONNECTION_FILE]
+                env = launcher.sandbox_env(WORKDIR, tmp="/tmp", extra=self._envs)
+                argv = launcher.bwrap_argv(
+                    self._bwrap,
+                    home=self.root,
+                    env=env,
+                    command=launcher.guest_argv(self._rlimits(), command),
+                    network=self.network,
+                    tmp_size=self.limits.tmp,
+                    data=data,
+                    runtime=runtime,
+                    disable_userns=self._disable_userns,
+                )
+                popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+                cwd = self._top
+            else:
+                conn_path = os.path.join(runtime, "kernel.json")
+                fd = os.open(conn_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    json.dump({**info, "ip": os.path.join(runtime, "k")}, fh)
+                tmp = os.path.join(self._top, f"tmp-{self._runs}")
+                os.mkdir(tmp, 0o700)
+                command = [sys.executable, "-I", "-B", *kernel_args, "-f", conn_path]
+                argv = launcher.guest_argv(self._rlimits(), command)
+                popen_env = launcher.sandbox_env(self.root, tmp=tmp, extra=self._envs)
+                cwd = self._host_cwd(ctx.cwd)
+            proc = self._popen(argv, popen_env, cwd, pass_fds=close_fds, stdout=subprocess.PIPE)
+        finally:
+            for fd in close_fds:
+                os.close(fd)
+        tail = _LogTail()
+        transport = None
+        with contextlib.suppress(Exception):
+            transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: tail, proc.stdout)
+        process = _SandboxedProcess(proc, tail, transport)
+        try:
+            await self._wait_for_sockets(runtime, process)
+            conn = KernelConnection({**info, "ip": os.path.join(runtime, "k")})
+            conn.start()
         except BaseException:
-            kernel.stop()
-            if self._kernel is kernel:
-                self._kernel = None
+            process.kill()
             raise
+        ctx.generations += 1
+        return Kernel(process, conn, ctx.generations)
 
-    async def _wait_ready(self, kernel: _Kernel) -> None:
-        """kernel_info round trip on shell, and proof that iopub is subscribed."""
+    def _popen(
+        self, argv: list[str], env: dict[str, str], cwd: str, *, pass_fds: list[int] = (), stdout: Any = subprocess.PIPE
+    ) -> subprocess.Popen[bytes]:
+        """Start a sandboxed process on the loop's thread (PR_SET_PDEATHSIG follows the thread)."""
+        procs = self._cgroup.procs_files if self._cgroup is not None else []
+        return subprocess.Popen(  # noqa: ASYNC220 - on purpose, see docstring
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=tuple(pass_fds),
+            preexec_fn=launcher.child_setup(os.getpid(), procs),  # noqa: PLW1509
+        )
+
+    def _rlimits(self) -> dict[str, int]:
+        memory_by_cgroup = bool(self._cgroup and self._cgroup.memory)
+        return self.limits.rlimits(isolated=self._bwrap is not None, use_cgroup_memory=memory_by_cgroup)
+
+    async def _wait_for_sockets(self, runtime: str, process: _SandboxedProcess) -> None:
+        """Wait until the kernel listens on all its sockets (no sandbox code has run yet).
+
+        Every socket must be a socket (not a symlink or anything else) in the
+        runtime folder we just made; only then is it dialled, once.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT
-        client = kernel.client
-        while True:
-            msg_id = client.kernel_info()
-            resend = loop.time() + 1.0
-            got_reply = got_iopub = False
-            while loop.time() < resend and not (got_reply and got_iopub):
-                if self._killed:
-                    raise SandboxError(KILLED_MESSAGE)
-                if not kernel.alive():
-                    raise SandboxError(
-                        f"the kernel failed to start: {kernel.log_tail() or 'no output'}"
-                    )
-                if not got_reply:
-                    with contextlib.suppress(queue.Empty):
-                        msg = await client.get_shell_msg(timeout=0.02)
-                        got_reply = msg["parent_header"].get("msg_id") == msg_id
-                        if got_reply:  # iopub may not be subscribed yet: ask again soon
-                            resend = min(resend, loop.time() + 0.2)
-                if not got_iopub:
-                    with contextlib.suppress(queue.Empty):
-                        msg = await client.get_iopub_msg(timeout=0.02)
-                        got_iopub = msg["parent_header"].get("msg_id") == msg_id
-            if got_reply and got_iopub:
-                return
-            if loop.time() > deadline:
-                raise SandboxError(f"the kernel did not answer within {START_TIMEOUT:.0f} s")
-
-    async def _silent(
-        self,
-        kernel: _Kernel,
-        code: str,
-        timeout: float = 30.0,  # noqa: ASYNC109
-    ) -> dict[str, Any]:
-        """Run bookkeeping code that counts for nothing (no history, no execution_count)."""
-        client = kernel.client
-        msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            try:
-                msg = await client.get_shell_msg(timeout=POLL)
-            except queue.Empty:
-                if not kernel.alive() or self._killed or loop.time() > deadline:
-                    raise SandboxError("the kernel did not finish its setup") from None
-                continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                content: dict[str, Any] = msg["content"]
-                if content.get("status") == "error":
-                    raise SandboxError(
-                        f"kernel setup failed: {content.get('ename')}: {content.get('evalue')}"
-                    )
-                return content
-
-    async def _replace_kernel(self) -> None:
-        old = self._kernel
-        self._kernel = None
-        if old is not None:
-            old.stop()
-        await self._start_kernel()
-
-    async def interrupt(self) -> None:
-        """Stop the running cell (if any); the kernel keeps its state.
-
-        It applies to every run_code call already made: the running cell gets a
-        KeyboardInterrupt (re-sent if it arrived before the cell had started), and
-        calls still waiting for their turn return at once with a KeyboardInterrupt
-        error without running. Later calls are not affected.
-        """
-        if self._kernel is None or self._killed:
-            return
-        self._interrupt_epoch += 1
-        self._interrupt_sent_at = asyncio.get_running_loop().time()
-        self._kernel.interrupt()
-
-    async def _settle(self, kernel: _Kernel, msg_id: str) -> None:
-        """Stop a cell whose caller went away (cancelled): interrupt until it is idle.
-
-        Runs in the background under the lock, so the next call starts on an idle
-        kernel; a cell that ignores SIGINT past the grace period costs the kernel.
-        """
-        loop = asyncio.get_running_loop()
-        async with self._lock:
-            if kernel is not self._kernel or self._killed:
-                return
-            give_up = loop.time() + INTERRUPT_GRACE
-            last = loop.time()
-            kernel.interrupt()
-            while kernel.alive() and not self._killed:
-                try:
-                    msg = await kernel.client.get_iopub_msg(timeout=POLL)
-                except queue.Empty:
-                    msg = None
-                except Exception:
-                    return
-                if (
-                    msg is not None
-                    and msg["parent_header"].get("msg_id") == msg_id
-                    and msg["msg_type"] == "status"
-                    and msg["content"].get("execution_state") == "idle"
-                ):
-                    await self._drain_shell(kernel)
-                    return
-                now = loop.time()
-                if now > give_up:
-                    with contextlib.suppress(SandboxError):
-                        await self._replace_kernel()
-                    return
-                if now - last > 0.25:
-                    kernel.interrupt()  # the first may have landed before the cell started
-                    last = now
-
-    # ---- code
-
-    async def run_code(
-        self,
-        code: str,
-        language: str | None = None,
-        context: Any = None,
-        *,
-        on_stdout: OutputHandler | None = None,
-        on_stderr: OutputHandler | None = None,
-        on_result: ResultHandler | None = None,
-        on_error: ErrorHandler | None = None,
-        envs: dict[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - E2B's signature
-        request_timeout: float | None = None,
-    ) -> Execution:
-        """Run one cell; output reaches the callbacks as it arrives.
-
-        `timeout` (seconds; None = E2B's default 300 s, 0 = no limit) interrupts the cell and raises E2B's
-        TimeoutException, the kernel keeping its state. kill() during the call raises
-        TimeoutException too. Calls are serialized.
-        """
-        if language not in (None, "python", "python3"):
-            raise InvalidArgumentException(f"the local sandbox runs python only, not {language!r}")
-        epoch = self._interrupt_epoch
-        return await self._run_code(
-            code, epoch, on_stdout, on_stderr, on_result, on_error, envs, timeout
-        )
-
-    async def _run_code(
-        self,
-        code: str,
-        epoch: int,
-        on_stdout: OutputHandler | None,
-        on_stderr: OutputHandler | None,
-        on_result: ResultHandler | None,
-        on_error: ErrorHandler | None,
-        envs: dict[str, str] | None,
-        timeout: float | None,  # noqa: ASYNC109
-    ) -> Execution:
-        async with self._lock:
-            if self._killed:
-                raise SandboxError("the sandbox was killed")
-            execution = Execution()
-            if self._kernel is None or not self._kernel.alive():
-                await self._replace_kernel()
-                notice = f"[sandbox] {KERNEL_DIED.value}\n"
-                execution.logs.stderr.append(notice)
-                await _call(on_stderr, OutputMessage(notice, time.time_ns(), True))
-            kernel = self._kernel
-            assert kernel is not None
-            if envs:
-                env_code = _ENV_SET % {
-                    "keys": list(envs),
-                    "envs": {str(k): str(v) for k, v in envs.items()},
-                }
-                await self._silent(kernel, env_code)
-            try:
-                died = await self._execute(
-                    kernel,
-                    code,
-                    epoch,
-                    execution,
-                    None if timeout == 0 else (timeout or DEFAULT_RUN_TIMEOUT),
-                    on_stdout,
-                    on_stderr,
-                    on_result,
-                    on_error,
-                )
-            except TimeoutException:
-                if envs and kernel.alive() and not self._killed:
-                    with contextlib.suppress(SandboxError):
-                        await self._silent(kernel, _ENV_RESTORE, timeout=5)
-                raise
-            if died:
-                if self._killed:
-                    raise format_sandbox_killed_error()
-                await self._replace_kernel()
-                execution.error = KERNEL_DIED
-                await _call(on_error, execution.error)
-                return execution
-            if envs:
-                await self._silent(kernel, _ENV_RESTORE)
-            return execution
-
-    async def _execute(
-        self,
-        kernel: _Kernel,
-        code: str,
-        epoch: int,
-        execution: Execution,
-        timeout: float | None,  # noqa: ASYNC109
-        on_stdout: OutputHandler | None,
-        on_stderr: OutputHandler | None,
-        on_result: ResultHandler | None,
-        on_error: ErrorHandler | None,
-    ) -> bool:
-        """Send one execute_request and collect its iopub output; True if the kernel died."""
-        client = kernel.client
-        loop = asyncio.get_running_loop()
-        if self._interrupt_epoch > epoch:  # interrupted while waiting for its turn
-            execution.error = ExecutionError(
-                "KeyboardInterrupt", "interrupted before it started", ""
-            )
-            await _call(on_error, execution.error)
-            return False
-        msg_id = client.execute(code, silent=False, store_history=True, allow_stdin=False)
-        deadline = loop.time() + timeout if timeout else None
-        interrupted_at: float | None = None
-        started = finished = False
-        started_at = 0.0
+        names = [f"k-{port}" for port in SOCKET_PORTS.values()]
+        dir_fd = os.open(runtime, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             while True:
-                wait = POLL
-                now = loop.time()
-                if deadline is not None and interrupted_at is None:
-                    wait = max(0.0, min(POLL, deadline - now))
-                try:
-                    msg = await client.get_iopub_msg(timeout=wait)
-                except queue.Empty:
-                    msg = None
                 if self._killed:
-                    raise format_sandbox_killed_error()
-                if msg is None and not kernel.alive():
-                    return True
-                now = loop.time()
-                if (
-                    self._interrupt_epoch > epoch
-                    and started
-                    and (
-                        self._interrupt_sent_at < started_at or now - self._interrupt_sent_at > 1.0
-                    )
-                ):
-                    # interrupt() came before the cell started (SIGINT to an idle kernel
-                    # is ignored), or it was lost: send it again.
-                    kernel.interrupt()
-                    self._interrupt_sent_at = now
-                if deadline is not None and interrupted_at is None and now >= deadline:
-                    kernel.interrupt()
-                    interrupted_at = now
-                if interrupted_at is not None and now - interrupted_at > INTERRUPT_GRACE:
-                    # The cell ignores SIGINT (stuck in C code): replace the kernel.
-                    await self._replace_kernel()
-                    raise TimeoutException(
-                        "Execution timed out and the cell could not be interrupted; "
-                        "a fresh kernel was started and earlier variables are lost"
-                    )
-                if msg is None or msg["parent_header"].get("msg_id") != msg_id:
-                    continue
-                kind = msg["msg_type"]
-                content = msg["content"]
-                if kind == "stream":
-                    text = content.get("text", "")
-                    if content.get("name") == "stderr":
-                        execution.logs.stderr.append(text)
-                        await _call(on_stderr, OutputMessage(text, time.time_ns(), True))
-                    else:
-                        execution.logs.stdout.append(text)
-                        await _call(on_stdout, OutputMessage(text, time.time_ns(), False))
-                elif kind in ("display_data", "execute_result"):
-                    result = _to_result(content.get("data", {}), kind == "execute_result")
-                    execution.results.append(result)
-                    await _call(on_result, result)
-                elif kind == "error":
-                    if interrupted_at is None:
-                        execution.error = ExecutionError(
-                            content.get("ename", ""),
-                            content.get("evalue", ""),
-                            "\n".join(content.get("traceback", [])),
-                        )
-                        await _call(on_error, execution.error)
-                elif kind == "execute_input":
-                    execution.execution_count = content.get("execution_count")
-                    started, started_at = True, loop.time()
-                    if self._interrupt_epoch > epoch and self._interrupt_sent_at < started_at:
-                        kernel.interrupt()  # requested before the cell started
-                        self._interrupt_sent_at = started_at
-                elif kind == "status" and content.get("execution_state") == "idle":
-                    finished = True
-                    break
-        except BaseException:
-            if not self._killed and kernel.alive() and not finished and kernel is self._kernel:
-                # Cancelled or a callback raised: don't leave the cell running.
-                kernel.interrupt()
-                task = asyncio.get_running_loop().create_task(self._settle(kernel, msg_id))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
-            raise
+                    raise SandboxError("the sandbox was killed")
+                if not process.alive():
+                    raise SandboxError(f"the kernel failed to start: {process.log_tail() or 'no output'}")
+                ready = 0
+                for name in names:
+                    try:
+                        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        break
+                    if not stat.S_ISSOCK(st.st_mode):
+                        raise SandboxError("the kernel's socket folder was tampered with; not connecting")
+                    ready += 1
+                if ready == len(names):
+                    return
+                if loop.time() > deadline:
+                    raise SandboxError(f"the kernel did not listen within {START_TIMEOUT:.0f} s")
+                await asyncio.sleep(0.02)
         finally:
-            await self._drain_shell(kernel)
-        if interrupted_at is not None:
-            raise format_execution_timeout_error()
-        return False
+            os.close(dir_fd)
 
-    @staticmethod
-    async def _drain_shell(kernel: _Kernel) -> None:
-        """Drop queued execute replies (output already came over iopub)."""
-        with contextlib.suppress(Exception):
-            while True:
-                await kernel.client.get_shell_msg(timeout=0)
+    def _death_reason(self, ctx: CodeContext) -> str | None:
+        cg = self._cgroup
+        if cg is None or not cg.memory:
+            return None
+        kills = cg.oom_kills()
+        if kills > self._oom_seen:
+            self._oom_seen = kills
+            return (
+                f"the cell used more than {human_bytes(self.limits.memory)}B of memory (the sandbox's "
+                "limit, SBTEAM_LIMITS) and was killed; a fresh kernel was started and earlier variables are lost"
+            )
+        return None
+
+    def _note_error(self, error: Any) -> Any:
+        if error.name == "MemoryError" and self.limits.memory:
+            error.value = (
+                f"{error.value or 'out of memory'} (the sandbox's memory limit is "
+                f"{human_bytes(self.limits.memory)}B, SBTEAM_LIMITS)"
+            ).strip()
+        elif "File too large" in (error.value or "") and self.limits.file:
+            error.value += f" (the sandbox's largest file is {human_bytes(self.limits.file)}B, SBTEAM_LIMITS)"
+        return error
+
+    async def _watch(self, ctx: CodeContext) -> str | None:
+        """The disk limit: measure the sandbox folder while a cell runs (adaptive interval)."""
+        if not self.limits.disk:
+            return None
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._disk_next:
+            return None
+        start = loop.time()
+        used, _count, _truncated = await asyncio.to_thread(self._fs.usage)
+        # Measuring must stay cheap next to the cell: at most ~5 % of the time.
+        self._disk_next = loop.time() + max(1.0, 20 * (loop.time() - start))
+        if used > self.limits.disk:
+            return (
+                f"the sandbox folder holds {human_bytes(used)}B, more than its limit of "
+                f"{human_bytes(self.limits.disk)}B (SBTEAM_LIMITS disk=); delete files to go on"
+            )
+        return None
 
     # ---- packages
 
-    async def install_package(
-        self,
-        package_name: str,
-        timeout: float = 600,  # noqa: ASYNC109 - the interface's
-    ) -> tuple[bool, str]:
-        """pip-install one requirement into the sandbox's site folder; (ok, output).
+    async def install_package(self, package_name: str, timeout: float = 600) -> tuple[bool, str]:  # noqa: ASYNC109
+        """pip-install one requirement inside the sandbox; (ok, output).
 
         Refuses anything but a plain requirement (see requirements.py) without
-        running pip. A requirement already satisfied (system or sandbox site) is
-        reported without running pip. pip runs as a host subprocess with an
-        allow-listed environment (it needs the package index even when the kernel
-        has no network), `--user` into the sandbox's PYTHONUSERBASE so packages
-        the system already has are not downloaded again.
+        running pip. A requirement the kernel can already import at a fitting
+        version is reported without running pip. pip runs as a sandboxed process
+        (same namespaces, limits and network as the code; no host PIP_* setting,
+        no host pip.conf), `--prefix /home/user/.local`, which the kernel has on
+        its path, so build scripts of a package run where its code will run.
         """
         reason = check_requirement(package_name)
         if reason:
@@ -1108,71 +531,75 @@ class LocalSandbox:
         if self._killed:
             return False, "the sandbox was killed"
         spec = package_name.strip()
-        already = await asyncio.to_thread(self._satisfied, spec)
+        already = await self._satisfied(spec)
         if already:
             return True, already
-        in_venv = sys.prefix != sys.base_prefix
-        cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-        cmd += ["--no-cache-dir", "--progress-bar", "off", "--no-warn-script-location"]
-        cmd += ["--target", self._site_packages(host=True)] if in_venv else ["--user"]
-        cmd += [spec]
-        # pip's HOME (its tools write dotfiles there). NOT under run/, which the kernel
-        # sees read-write at /run/sbteam: code there could plant ~/.config/pip/pip.conf
-        # and point the host-side pip at an index of its choosing.
-        pip_home = os.path.join(self._top, "pip-home")
-        os.makedirs(pip_home, exist_ok=True)
-        env = isolation.pip_env(pip_home, self._site)
+        site = self._site(True)
+        prefix = f"{WORKDIR}/.local" if self._bwrap else os.path.join(self.root, ".local")
+        cmd = [sys.executable, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
+        cmd += ["--progress-bar", "off", "--no-warn-script-location", "--prefix", prefix, spec]
         start = time.monotonic()
-        # Popen on the loop's thread on purpose: PR_SET_PDEATHSIG follows the thread.
-        proc = subprocess.Popen(  # noqa: ASYNC220
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=self._top,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent_preexec(os.getpid()),  # noqa: PLW1509
-        )
-        self._pip = proc
-        try:
-            out, _ = await asyncio.wait_for(asyncio.to_thread(proc.communicate), timeout)
-        except TimeoutError:
-            _kill_process(proc)
-            return False, f"pip install {spec} timed out after {timeout:.0f} s"
-        except asyncio.CancelledError:
-            _kill_process(proc)
-            raise
-        finally:
-            self._pip = None
-        text = out.decode("utf-8", "replace") if out else ""
-        lines = [ln for ln in text.splitlines() if ln.strip()]
+        result = await self.commands.exec(cmd, envs={"PYTHONPATH": site}, timeout=timeout, keep=PIP_OUTPUT)
+        lines = [ln for ln in result.output.splitlines() if ln.strip()]
         tail = "\n".join(lines[-15:])[-3000:]
-        ok = proc.returncode == 0
-        if ok:
-            kernel = self._kernel
-            if kernel is not None and kernel.alive() and not self._lock.locked():
-                async with self._lock:
-                    with contextlib.suppress(SandboxError):
-                        await self._silent(
-                            kernel, "import importlib; importlib.invalidate_caches()"
-                        )
-            tail = f"installed {spec} in {time.monotonic() - start:.1f} s\n{tail}"
-        return ok, tail
+        if result.timed_out:
+            return False, f"pip install {spec} timed out after {timeout:.0f} s"
+        if result.exit_code != 0:
+            return False, tail or f"pip exited with code {result.exit_code}"
+        await self._refresh_site()
+        return True, f"installed {spec} in {time.monotonic() - start:.1f} s\n{tail}"
 
-    def _satisfied(self, spec: str) -> str | None:
-        """'name version is already installed' if the requirement is met, else None."""
-        req = Requirement(spec)
-        sc = sysconfig.get_paths()
-        paths = [self._site_packages(host=True), sc["purelib"], sc["platlib"]]
-        try:
-            dist = next(iter(importlib.metadata.distributions(name=req.name, path=paths)))
-        except (StopIteration, Exception):
+    async def _satisfied(self, spec: str) -> str | None:
+        """'name version is already installed' when the kernel already has it, else None."""
+        from packaging.requirements import Requirement
+
+        ctx = self._contexts["default"]
+        kernel = ctx.kernel
+        if kernel is None or not kernel.alive() or ctx.lock.locked():
             return None
-        version = dist.version
-        if req.specifier and not req.specifier.contains(version, prereleases=True):
+        req = Requirement(spec)
+        expr = f"__import__('importlib.metadata', fromlist=['version']).version({req.name!r})"
+        async with ctx.lock:
+            try:
+                version = (await self._silent_expr(kernel, expr)).strip("'\"")
+            except SandboxError:
+                return None
+        if not version or (req.specifier and not req.specifier.contains(version, prereleases=True)):
             return None
         return f"{req.name} {version} is already installed"
+
+    async def _silent_expr(self, kernel: Kernel, expr: str) -> str:
+        """The repr of one expression, evaluated without counting as a cell."""
+        client = kernel.conn.client
+        msg_id = client.execute("", silent=True, store_history=False, user_expressions={"v": expr})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while loop.time() < deadline:
+            try:
+                msg = await client.get_shell_msg(timeout=0.1)
+            except Exception:
+                if not kernel.alive():
+                    break
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                value = msg["content"].get("user_expressions", {}).get("v", {})
+                return str(value.get("data", {}).get("text/plain", ""))
+        raise SandboxError("the kernel did not answer")
+
+    async def _refresh_site(self) -> None:
+        """Let the running kernel import what pip just installed (new folders, .pth files)."""
+        ctx = self._contexts["default"]
+        kernel = ctx.kernel
+        if kernel is None or not kernel.alive() or ctx.lock.locked():
+            return
+        code = (
+            "import importlib as __i, site as __s, sys as __y\n"
+            f"__s.addsitedir({self._site(True)!r}); __i.invalidate_caches()\n"
+            "del __i, __s, __y\n"
+        )
+        async with ctx.lock:
+            with contextlib.suppress(SandboxError):
+                await self._silent(kernel, code)
 
 
 __all__ = ["LocalFiles", "LocalSandbox", "PathOutsideSandbox"]

@@ -1,14 +1,13 @@
-"""Map sandbox paths ("/home/user/x", "x") to host paths and refuse everything else.
+"""Sandbox paths ("/home/user/x", "x") made relative to /home/user, lexically.
 
-The local backend's files live in an ordinary host folder, so every path the
-model (or the UI) hands us must be confined to it: `..`, absolute paths outside
-/home/user and symlinks that resolve outside are refused before any byte is
-read or written. Usable by any backend that mirrors a folder.
+The first gate for every path the model (or the UI) hands the local backend:
+`..` past /home/user and absolute paths elsewhere are refused before anything
+is touched. Symlinks are the second gate's job (`safefs.py`), which follows
+them only inside the sandbox.
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 
 from e2b.exceptions import InvalidArgumentException
@@ -39,19 +38,3 @@ def sandbox_relpath(path: str, workdir: str = WORKDIR) -> str:
 def to_sandbox_path(rel: str, workdir: str = WORKDIR) -> str:
     """The sandbox-side absolute path for a path relative to the sandbox folder."""
     return f"{workdir}/{rel}" if rel else workdir
-
-
-def resolve(root: str, path: str, workdir: str = WORKDIR) -> str:
-    """The host path for sandbox `path` under host folder `root`, symlinks checked.
-
-    Symlinks are resolved (for the part of the path that exists) and the result
-    must still lie inside `root`, so a link the sandboxed code planted pointing at
-    /etc or the host's home cannot be followed from outside the sandbox.
-    """
-    rel = sandbox_relpath(path, workdir)
-    real_root = os.path.realpath(root)
-    host = os.path.join(real_root, rel) if rel else real_root
-    real = os.path.realpath(host)
-    if real != real_root and not real.startswith(real_root + os.sep):
-        raise PathOutsideSandbox(f"path {path!r} is outside the sandbox ({workdir})")
-    return host

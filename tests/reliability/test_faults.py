@@ -47,7 +47,7 @@ pytestmark = pytest.mark.timeout(60)
 
 def _ipykernel_of(session: CodeSession) -> psutil.Process:
     """The real ipykernel process (inside bwrap it is a grandchild of the Popen'd bwrap)."""
-    top = psutil.Process(session.sandbox._kernel.proc.pid)  # type: ignore[attr-defined]
+    top = psutil.Process(session.sandbox.kernel_process().pid)  # type: ignore[attr-defined]
     for proc in [top, *top.children(recursive=True)]:
         cmd = proc.cmdline()
         if cmd and "bwrap" not in os.path.basename(cmd[0]) and "ipykernel_launcher" in cmd:

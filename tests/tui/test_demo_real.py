@@ -125,7 +125,13 @@ class TmuxDemo:
         exe = shutil.which("sbteam-tui")
         command = exe if exe else f"{sys.executable} -m tui"
         self.socket = f"sbteam-test-{os.getpid()}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "E2B_"))}
+        # COLUMNS/LINES (set in some test workers) would override the tmux window's
+        # size in Textual (shutil.get_terminal_size reads them first).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OPENAI_", "E2B_")) and k not in ("COLUMNS", "LINES")
+        }
         env.update(SBTEAM_HOME=str(folder / "home"), SBTEAM_SANDBOX="local", SBTEAM_IMAGE="halfcell")
         shell = f"cd {folder} && {command} --demo; echo EXITED; sleep 60"
         subprocess.run(

@@ -1,0 +1,17 @@
+"""Upstream: github.com/e2b-dev/code-interpreter @ 7df1757bfd5baa037f909ce97c2dbe014da973c0
+python/tests/async/test_async_cwd.py
+
+Adapted: fixture only (module-scoped LocalSandbox, see conftest.py); assertions unchanged.
+Left out: test_cwd_javascript/typescript/r/java/bash (other kernels of E2B's template;
+LocalSandbox runs Python only, DESIGN.md).
+"""
+
+import pytest
+from e2b_code_interpreter.code_interpreter_async import AsyncSandbox
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_cwd_python(async_sandbox: AsyncSandbox):
+    result = await async_sandbox.run_code("from pathlib import Path; print(Path.cwd())")
+    assert "".join(result.logs.stdout).strip() == "/home/user"
