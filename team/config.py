@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from .sandbox.limits import Limits
 
 DEFAULT_MODEL = "gpt-4o"
+SECRET_NAME = re.compile(r"(?:_KEY|_TOKEN|_SECRET|_PASSWORD|_PASSWD)$", re.IGNORECASE)  # values to scrub
 DEFAULT_MAX_MESSAGES = 30
 DEFAULT_TIMEOUT = 600.0
 SANDBOX_KINDS = ("local", "e2b")
@@ -71,12 +73,16 @@ class Settings:
     loop_limit: int = 4
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits.default)
+    other_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
         parts = []
         for f in fields(self):
             value = getattr(self, f.name)
-            shown = _mask(value) if f.name.endswith("_key") else repr(value)
+            if f.name == "other_secrets":
+                shown = f"<{len(value)} hidden>"
+            else:
+                shown = _mask(value) if f.name.endswith("_key") else repr(value)
             parts.append(f"{f.name}={shown}")
         return f"Settings({', '.join(parts)})"
 
@@ -92,8 +98,9 @@ class Settings:
         return self.home / "runs"
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in the sandbox, transcript or records."""
-        return [s for s in (self.openai_api_key, self.e2b_api_key) if s]
+        """Values that must never appear in the sandbox, transcript or records: the two
+        keys, and every `*_KEY`/`*_TOKEN`/`*_SECRET`/`*_PASSWORD` of the environment and `.env`."""
+        return list(dict.fromkeys(s for s in (self.openai_api_key, self.e2b_api_key, *self.other_secrets) if s))
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -135,6 +142,9 @@ class Settings:
         kwargs["openai_api_base"] = base
         kwargs["openai_model"] = get("OPENAI_MODEL") or DEFAULT_MODEL
         kwargs["e2b_api_key"] = get("E2B_API_KEY")
+        kwargs["other_secrets"] = tuple(
+            sorted({v.strip() for k, v in merged.items() if SECRET_NAME.search(k) and len(v.strip()) >= 8})
+        )
 
         sandbox = get("SBTEAM_SANDBOX")
         if sandbox is None:

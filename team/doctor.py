@@ -388,9 +388,12 @@ async def run_checks(
 
 
 def render_table(checks: list[Check]) -> str:
-    """A plain-text table (no colour codes, so it pipes and logs cleanly)."""
+    """A plain-text table (no colour codes, so it pipes and logs cleanly); details come
+    from endpoints and the sandbox, so they are made inert (team/sanitize.py)."""
+    from .sanitize import inert
+
     header = ("CHECK", "STATUS", "DETAIL", "FIX")
-    rows = [(c.name, c.status, c.detail or "-", c.fix or "-") for c in checks]
+    rows = [(c.name, c.status, inert(c.detail or "-"), inert(c.fix or "-")) for c in checks]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
 
     def line(r: tuple[str, str, str, str]) -> str:

@@ -4,14 +4,41 @@ run record stores (one JSON object per line, `type` as discriminator).
 Plain frozen dataclasses so `team` stays free of Textual and pydantic models
 of AutoGen never leak to the UI. `seq` is the event's position in its run and
 `ts` seconds since the run started; both are filled by the controller.
+
+File names are not always UTF-8 (Linux allows any bytes but `/` and NUL): the
+engine keeps such a name as a `str` with surrogate escapes (what `os.listdir`
+gives), and `to_json` writes those as `\\udcXX` escapes, so every JSON line is
+valid UTF-8 and `json.loads` gives the very same name back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
+
+# Written as \uXXXX escapes by json_text: lone surrogates (not encodable as UTF-8) and what
+# `cat events.jsonl` must not send raw to a terminal (C1 controls, DEL, bidi overrides,
+# line/paragraph separators). json.dumps(ensure_ascii=False) escapes only C0 itself.
+_JSON_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def json_text(value: Any, **kw: Any) -> str:
+    """`json.dumps` (non-ASCII kept readable) whose output is always encodable as UTF-8 and
+    inert on a terminal: lone surrogates (a non-UTF-8 byte of a file name, kept by
+    surrogateescape) and C1/bidi characters are written as `\\uXXXX` escapes, which
+    `json.loads` turns back into the very same str."""
+    text = json.dumps(value, ensure_ascii=False, default=str, **kw)
+    return _JSON_ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _JSON_ESCAPE.search(text) else text
+
+
+def has_raw_bytes(text: str) -> bool:
+    """The name holds bytes that are not UTF-8 (kept as surrogate escapes)."""
+    return bool(_SURROGATE.search(text))
+
 
 FinishReason = Literal["terminate", "max_messages", "timeout", "stopped", "error", "loop"]
 
@@ -30,7 +57,7 @@ class Event:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
+        return json_text(self.to_dict())
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from .events import json_text
 from .history import load_events, plural, summarize
 from .records import run_dir as record_dir
+from .sanitize import inert
 
 FORMATS = ("md", "ipynb")
 WORKDIR = "/home/user"  # the sandbox's working folder (team.sandbox.base.WORKDIR, without its import cost)
@@ -180,7 +182,8 @@ def _step_line(number: int, step: _Step) -> str:
 
 def to_markdown(runs_dir: Path, run_id: str, out_path: Path) -> str:
     """The transcript as Markdown: every step listed, then messages, tool calls with code,
-    outputs, approvals and image links."""
+    outputs, approvals and image links; inert (team/sanitize.py), unlike the notebook,
+    which is JSON and keeps the exact text."""
     events = load_events(runs_dir, run_id)
     summary = summarize(Path(runs_dir) / run_id)
     files_dir = Path(runs_dir) / run_id / "files"
@@ -242,7 +245,9 @@ def to_markdown(runs_dir: Path, run_id: str, out_path: Path) -> str:
         elif isinstance(event, ev.RunFinished):
             detail = f": {event.message}" if event.message else ""
             lines += ["---", f"**Finished: {event.reason.upper()}{detail}**", ""]
-    return "\n".join(lines).rstrip() + "\n"
+    # A person reads this file (`cat transcript.md` replays any control sequence in it):
+    # every control character, escape sequence and bidi override is made visible.
+    return inert("\n".join(lines).rstrip() + "\n")
 
 
 # -- notebook ---------------------------------------------------------------------------------------
@@ -501,5 +506,6 @@ def export_run(runs_dir: Path, run_id: str, fmt: str, out_path: Path | None = No
     if fmt == "md":
         target.write_text(to_markdown(runs_dir, run_id, target), encoding="utf-8")
     else:
-        target.write_text(json.dumps(to_notebook(runs_dir, run_id), ensure_ascii=False, indent=1), encoding="utf-8")
+        # json_text: a file name that is not UTF-8 is written escaped (and read back the same)
+        target.write_text(json_text(to_notebook(runs_dir, run_id), indent=1), encoding="utf-8")
     return target

@@ -1,7 +1,8 @@
 """`sbteam-tui run TASK`: the same run as the app, streamed to a terminal or as JSON lines.
 
 Exit codes: 0 the Planner said TERMINATE; 1 a limit, a stop or an error ended
-the run; 2 bad configuration or input; 130 interrupted with Ctrl+C. The first
+the run, or (with `--out`) a write failure left the copied files or the run
+record incomplete; 2 bad configuration or input; 130 interrupted with Ctrl+C. The first
 Ctrl+C stops gracefully, a second one forces.
 """
 
@@ -13,18 +14,26 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from . import events as ev
 from .config import Settings
 from .cost import format_cost
+from .sanitize import InertStream, inert
 
 AGENT_COLOURS = {"Planner": "35", "CodeAgent": "36", "AnalystAgent": "33", "user": "32"}
 
 
 class TranscriptPrinter:
-    """Readable streamed transcript, in the spirit of AutoGen's Console."""
+    """Readable streamed transcript, in the spirit of AutoGen's Console.
+
+    Everything it writes that came from outside (model text, code, sandbox
+    output, file names, error lines) goes through `inert` first, so the only
+    escape sequences the terminal receives are its own fixed SGR colours
+    around already-inert text (the engine does not import Rich).
+    """
 
     def __init__(self, out: TextIO, colour: bool) -> None:
         self.out = out
@@ -32,8 +41,11 @@ class TranscriptPrinter:
         self.streaming: str | None = None  # message_id being streamed
         self.streamed: set[str] = set()
         self.speaker = ""
+        self.tokens = InertStream()  # the streamed message's text, made inert chunk by chunk
 
     def _c(self, text: str, code: str) -> str:
+        """`text` made inert, then coloured (SGR `code`) when the output is a terminal."""
+        text = inert(text)
         return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
 
     def _header(self, agent: str) -> None:
@@ -44,7 +56,7 @@ class TranscriptPrinter:
 
     def _end_stream(self) -> None:
         if self.streaming is not None:
-            self.out.write("\n")
+            self.out.write(self.tokens.flush() + "\n")
             self.streaming = None
 
     def show(self, event: ev.Event) -> None:
@@ -58,13 +70,15 @@ class TranscriptPrinter:
                 w(self._c("⚠ the local sandbox is NOT isolated (install bubblewrap)", "31") + "\n")
         elif isinstance(event, ev.TokenDelta):
             self._header(event.agent)
+            if self.streaming != event.message_id:
+                self._end_stream()
             self.streaming = event.message_id
             self.streamed.add(event.message_id)
-            w(event.text)
+            w(self.tokens.feed(event.text))
         elif isinstance(event, ev.Message):
             self._header(event.agent)
             if event.message_id not in self.streamed:
-                w(event.text + "\n")
+                w(inert(event.text) + "\n")
             self._end_stream()
         elif isinstance(event, ev.ToolCall):
             self._header(event.agent)
@@ -74,7 +88,7 @@ class TranscriptPrinter:
             shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
             w(self._c(f"🔧 {event.name}({shown})", "34") + "\n")
             if code:
-                w("\n".join("   │ " + line for line in str(code).splitlines()) + "\n")
+                w("\n".join("   │ " + line for line in inert(str(code)).splitlines()) + "\n")
         elif isinstance(event, ev.SandboxOutput):
             colour = "31" if event.stream == "stderr" else "2"
             w(self._c(event.text if event.text.endswith("\n") else event.text + "\n", colour))
@@ -102,32 +116,63 @@ class TranscriptPrinter:
         self.out.flush()
 
 
-async def terminal_approver(agent: str, call_id: str, name: str, args: dict) -> tuple[str, object]:
-    """`run --approve`: show the code on stderr, ask approve / edit / reject on the terminal."""
-    key = "code" if name == "run_code" else "content" if name == "write_file" else "package_name"
-    print(f"\n🔐 {agent} wants to {name}:", file=sys.stderr)
-    print("\n".join("   │ " + line for line in str(args.get(key, "")).splitlines()), file=sys.stderr)
-    while True:
-        answer = (await asyncio.to_thread(_ask, "[a]pprove, [e]dit, [r]eject? ")).strip().lower()
-        if answer in ("a", "approve", "y", "yes"):
-            return "approve", None
-        if answer in ("r", "reject", "n", "no"):
-            reason = await asyncio.to_thread(_ask, "reason (told to the model): ")
-            return "reject", reason.strip() or "the user said no"
-        if answer in ("e", "edit"):
-            print("enter the replacement; end with a line holding only '.'", file=sys.stderr)
-            lines = []
-            while (line := await asyncio.to_thread(_ask, "")) != ".":
-                lines.append(line)
-            return "edit", {key: "\n".join(lines)}
+class TerminalApprover:
+    """`run --approve`: show the code on stderr, ask approve / edit / reject on the terminal.
+
+    Closed input (EOF: a pipe that ended, Ctrl+D) is an answer too: the request is
+    rejected with the reason "input closed", the user is told once, and every
+    later request is rejected at once without asking (nobody is there to answer).
+    """
+
+    def __init__(self, read: Callable[[], str] | None = None, out: TextIO | None = None) -> None:
+        self._read = read or sys.stdin.readline
+        self._out = out
+        self.closed = False
+
+    @property
+    def out(self) -> TextIO:
+        return self._out or sys.stderr
+
+    async def __call__(self, agent: str, call_id: str, name: str, args: dict) -> tuple[str, object]:
+        key = "code" if name == "run_code" else "content" if name == "write_file" else "package_name"
+        if self.closed:
+            return "reject", CLOSED_REASON
+        print(f"\n🔐 {inert(agent)} wants to {inert(name)}:", file=self.out)
+        print("\n".join("   │ " + line for line in inert(str(args.get(key, ""))).splitlines()), file=self.out)
+        while True:
+            answer = await self._ask("[a]pprove, [e]dit, [r]eject? ")
+            if answer is None:
+                return self._eof()
+            answer = answer.strip().lower()
+            if answer in ("a", "approve", "y", "yes"):
+                return "approve", None
+            if answer in ("r", "reject", "n", "no"):
+                reason = await self._ask("reason (told to the model): ")
+                if reason is None:
+                    return self._eof()
+                return "reject", reason.strip() or "the user said no"
+            if answer in ("e", "edit"):
+                print("enter the replacement; end with a line holding only '.'", file=self.out)
+                lines = []
+                while (line := await self._ask("")) != ".":
+                    if line is None:
+                        return self._eof()
+                    lines.append(line)
+                return "edit", {key: "\n".join(lines)}
+
+    def _eof(self) -> tuple[str, object]:
+        self.closed = True
+        print("\n(input closed: rejected, and so will be every later request)", file=self.out)
+        return "reject", CLOSED_REASON
+
+    async def _ask(self, prompt: str) -> str | None:
+        """One line of input (without its newline), or None when the input is closed."""
+        print(prompt, end="", file=self.out, flush=True)
+        line = await asyncio.to_thread(self._read)
+        return line.rstrip("\n") if line else None
 
 
-def _ask(prompt: str) -> str:
-    print(prompt, end="", file=sys.stderr, flush=True)
-    line = sys.stdin.readline()
-    if not line:
-        return "reject"  # stdin closed: nobody can approve
-    return line.rstrip("\n")
+CLOSED_REASON = "input closed"
 
 
 def exit_code(reason: str | None) -> int:
@@ -155,7 +200,7 @@ async def run_headless(
     controller = RunController(settings)
     if approve:
         controller.approve = True
-        controller.approver = terminal_approver
+        controller.approver = TerminalApprover()
     if controller.demo:
         from .demo import DEMO_HINT
 
@@ -182,17 +227,18 @@ async def run_headless(
     if trap_sigint:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     reason: str | None = None
+    incomplete: list[str] = []  # with --out: what a write failure left out (exit 1)
     try:
         try:
             await controller.warm_up()
         except Exception as exc:
-            print(f"sbteam-tui: the sandbox did not start: {exc}", file=sys.stderr)
+            print(inert(f"sbteam-tui: the sandbox did not start: {exc}"), file=sys.stderr)
             return 1
         if resume:
             try:
                 await controller.resume(resume, task)
             except (ValueError, OSError) as exc:
-                print(f"sbteam-tui: cannot resume: {exc}", file=sys.stderr)
+                print(inert(f"sbteam-tui: cannot resume: {exc}"), file=sys.stderr)
                 return 2
         else:
             controller.start(task)
@@ -207,9 +253,13 @@ async def run_headless(
                 reason = event.reason
         if out_dir is not None:
             report = await controller.session.download_all(Path(out_dir))
-            print(f"📁 {len(report.saved)} file(s) saved to {out_dir}", file=sys.stderr)
+            print(inert(f"📁 {len(report.saved)} file(s) saved to {out_dir}"), file=sys.stderr)
             if report.summary():
-                print(f"⚠ {report.summary()}", file=sys.stderr)
+                print(inert(f"⚠ {report.summary()}"), file=sys.stderr)  # names of skipped files
+            # --out asks for the results: a copy or a record that a failure left incomplete fails the run
+            if report.incomplete:
+                incomplete.append(f"{out_dir}: {report.incomplete}")
+            incomplete.extend(f"run record: {p}" for p in controller.record_problems)
     finally:
         # Keep our Ctrl+C handler through the clean-up: a second press that lands
         # after the run ended must not raise KeyboardInterrupt into close() (which
@@ -227,4 +277,7 @@ async def run_headless(
                 loop.remove_signal_handler(signal.SIGINT)
     if interrupted:
         return 130
+    if incomplete:
+        print(inert(f"sbteam-tui: the output is incomplete: {'; '.join(incomplete)}"), file=sys.stderr)
+        return 1
     return exit_code(reason)

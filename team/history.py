@@ -2,7 +2,9 @@
 
 Everything comes from the records a run wrote (events.jsonl, run.json,
 files/), so history works for runs of crashed apps too: a run without a
-RunFinished is shown as "interrupted".
+RunFinished is shown as "interrupted". A record that lacks something (a full
+disk, an I/O error: see `records.record_problems`) has `incomplete` set to what
+it lacks, in one line; the UI marks such runs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .events import Event, event_from_dict
-from .records import read_events, run_dir
+from .records import load_team_state, read_events, record_problems, run_dir
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,17 @@ class RunSummary:
     model: str
     resumable: bool
     path: Path
+    incomplete: str = ""  # what the record lacks, one line ("" when it is whole)
 
     def matches(self, text: str) -> bool:
         needle = text.lower().strip()
-        return not needle or needle in self.task.lower() or needle in self.run_id or needle in self.reason
+        return (
+            not needle
+            or needle in self.task.lower()
+            or needle in self.run_id
+            or needle in self.reason
+            or (bool(self.incomplete) and needle in "incomplete")
+        )
 
 
 def summarize(run_dir: Path) -> RunSummary | None:
@@ -51,15 +60,11 @@ def summarize(run_dir: Path) -> RunSummary | None:
     meta: dict = {}
     if (run_dir / "run.json").is_file():
         try:
-            meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            loaded = json.loads((run_dir / "run.json").read_bytes().decode("utf-8"))
+            meta = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
             meta = {}
-    files_dir = run_dir / "files"
-    files = (
-        sorted(p.relative_to(files_dir).as_posix() for p in files_dir.rglob("*") if p.is_file())
-        if files_dir.is_dir()
-        else []
-    )
+    files = saved_files(run_dir / "files")
     duration = float(end.get("elapsed", 0.0)) if end else float(events[-1].get("ts", 0.0))
     return RunSummary(
         run_id=run_dir.name,
@@ -75,7 +80,29 @@ def summarize(run_dir: Path) -> RunSummary | None:
         model=str(start.get("model", meta.get("model", ""))),
         resumable=(run_dir / "state.json").is_file(),
         path=run_dir,
+        incomplete="; ".join(record_problems(run_dir)),
     )
+
+
+def saved_files(files_dir: Path) -> list[str]:
+    """The files a run's record holds (names as str, odd bytes as surrogate escapes),
+    without partial copies a stopped app left behind."""
+    if not files_dir.is_dir():
+        return []
+    return sorted(
+        p.relative_to(files_dir).as_posix()
+        for p in files_dir.rglob("*")
+        if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".partial"))
+    )
+
+
+def resume_problem(runs_dir: Path, run_id: str) -> str:
+    """Why run `run_id` cannot be resumed, saying exactly what is missing; "" when it can."""
+    try:
+        load_team_state(run_dir(runs_dir, run_id), run_id)
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 def _started(meta: dict, run_id: str, duration: float) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .redact import scrub
@@ -68,6 +68,13 @@ def _client_class() -> type:
       non-streaming `create()`, which OpenAI and vLLM reject with HTTP 400.
     - `parallel_tool_calls=False` (one tool call per turn, as the Swarm's handoffs
       expect) is sent only with tools; OpenAI rejects it on a request without tools.
+    - Tool-call argument deltas are merged before AutoGen sees them: AutoGen 0.7
+      builds the arguments with `call.arguments += delta` on an attribute, which
+      copies the whole string every time (a 3 MB argument in 64-character deltas
+      took 99 s). Merged into pieces of up to MERGE_ARGUMENTS characters, the same
+      argument takes as long as the server needs to send it. This overrides
+      AutoGen's `_create_stream_chunks` (the one place chunks come from; the
+      autogen-ext version is pinned below 0.8 and tests/test_model.py checks it).
 
     Built on first use so the heavy import stays out of module import time; only
     public `create`/`create_stream` parameters are touched.
@@ -80,6 +87,14 @@ def _client_class() -> type:
         return extra
 
     class SbteamOpenAIClient(OpenAIChatCompletionClient):  # type: ignore[misc,valid-type]
+        async def _create_stream_chunks(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+            inner = super()._create_stream_chunks(*args, **kwargs)
+            try:
+                async for chunk in merge_argument_deltas(inner):
+                    yield chunk
+            finally:
+                await inner.aclose()
+
         async def create(  # type: ignore[override]
             self,
             messages: Sequence[Any],
@@ -132,6 +147,65 @@ def _client_class() -> type:
                 await inner.aclose()  # an abandoned stream must not leave the HTTP response open
 
     return SbteamOpenAIClient
+
+
+MERGE_ARGUMENTS = 1 << 18  # characters of tool-call arguments merged into one delta at most
+
+
+def _argument_deltas(chunk: Any) -> dict[int, str] | None:
+    """{tool-call index: arguments piece} when the chunk carries nothing else, else None."""
+    choices = getattr(chunk, "choices", None)
+    if getattr(chunk, "usage", None) is not None or not choices or len(choices) != 1:
+        return None
+    choice = choices[0]
+    delta = choice.delta
+    calls = delta.tool_calls
+    if choice.finish_reason is not None or delta.content or not calls:
+        return None
+    pieces: dict[int, str] = {}
+    for call in calls:
+        function = call.function
+        if call.id is not None or function is None or function.name is not None or function.arguments is None:
+            return None
+        pieces[call.index] = pieces.get(call.index, "") + function.arguments
+    return pieces
+
+
+async def merge_argument_deltas(chunks: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    """The same stream, with runs of argument-only chunks merged (see `_client_class`)."""
+    first: Any = None
+    parts: dict[int, list[str]] = {}
+    size = 0
+
+    def merged() -> Any:
+        out = first.model_copy(deep=True)
+        template = out.choices[0].delta.tool_calls[0]
+        calls = []
+        for index, texts in parts.items():
+            call = template.model_copy(deep=True)
+            call.index = index
+            call.function.arguments = "".join(texts)
+            calls.append(call)
+        out.choices[0].delta.tool_calls = calls
+        return out
+
+    async for chunk in chunks:
+        pieces = _argument_deltas(chunk)
+        if pieces is not None:
+            if first is None:
+                first = chunk
+            for index, text in pieces.items():
+                parts.setdefault(index, []).append(text)
+                size += len(text)
+            if size < MERGE_ARGUMENTS:
+                continue
+        if first is not None:
+            yield merged()
+            first, parts, size = None, {}, 0
+        if pieces is None:
+            yield chunk
+    if first is not None:
+        yield merged()
 
 
 def build_model_client(settings: Settings) -> ChatCompletionClient:
@@ -234,7 +308,12 @@ def classify_model_error(
     status_match = _STATUS.search(sig)
     status = int(status_match.group(1)) if status_match else None
 
-    if status == 401 or _has(sig, "authenticationerror", "invalid_api_key", "incorrect api key"):
+    if "unicodedecodeerror" in sig or "codec can't decode" in sig:
+        line = (
+            f"the model endpoint {base} sent text that is not UTF-8 (a broken proxy or server) — "
+            "try again, or check OPENAI_API_BASE"
+        )
+    elif status == 401 or _has(sig, "authenticationerror", "invalid_api_key", "incorrect api key"):
         line = "the model endpoint rejected the API key (OPENAI_API_KEY)"
     elif status == 403 or "permissiondeniederror" in sig:
         line = "the model endpoint refused access (HTTP 403) — check the key's permissions (OPENAI_API_KEY)"

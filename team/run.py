@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -37,8 +38,8 @@ from typing import Any
 
 from . import events as ev
 from .config import Settings
-from .records import RunRecord, run_dir
-from .redact import scrub
+from .records import RunRecord, load_team_state, run_dir, why
+from .redact import StreamScrub, scrub
 from .session import CodeSession, FileEntry
 
 STOP_GRACE = 0.5
@@ -49,6 +50,15 @@ CLOSE_DRAIN = 5.0  # close(): how long abandoned runs may take to wind down befo
 ModelFactory = Callable[[], Any]
 # (agent, call_id, tool name, arguments) -> ("approve"|"edit"|"reject", new arguments or reason)
 Approver = Callable[[str, str, str, dict[str, Any]], Awaitable[tuple[str, Any]]]
+
+
+class SandboxStartError(RuntimeError):
+    """The run's sandbox could not be started (its message is the run's end line)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 def new_run_id() -> str:
@@ -93,6 +103,8 @@ class RunController:
         self._code_timeout = code_timeout
         self._record_enabled = record
         self._secrets = [s for s in settings.secrets() if len(s) >= 4]
+        # open streams: (type, message id or call/stream) -> (scrubber, the stream's last event)
+        self._streams: dict[tuple[str, str], tuple[StreamScrub, Any]] = {}
         self.state = "idle"
         self.run_id: str | None = None
         self.task: str | None = None
@@ -139,6 +151,7 @@ class RunController:
         self._token: Any = None
         self._ctx: Any = None
         self._seq = 0
+        self._streams = {}
         self._t0 = time.monotonic()
         self._messages = 0
         self._tokens_in = 0
@@ -163,15 +176,11 @@ class RunController:
         when it is still the one that run used; otherwise a fresh sandbox gets the
         run's saved files and the model is told that Python variables are gone.
         """
-        import json
-
         if not instruction or not instruction.strip():
             raise ValueError("the instruction is empty")
         record = run_dir(self.settings.runs_dir, run_id)
-        state_path = record / "state.json"
-        if not state_path.is_file():
-            raise ValueError(f"run {run_id} has no saved team state to continue from")
-        state = await asyncio.to_thread(lambda: json.loads(state_path.read_text(encoding="utf-8")))
+        # ValueError saying exactly what is missing (no state.json and why, a damaged one)
+        state = await asyncio.to_thread(load_team_state, record, run_id)
         files = record / "files"
         same_sandbox = self.run_id == run_id and self.session.initialized
         self._resume = (run_id, state, None if same_sandbox else files)
@@ -291,12 +300,36 @@ class RunController:
 
     # -- emitting ---------------------------------------------------------------------
     def _emit(self, event: ev.Event, run_id: str | None = None) -> None:
-        """Stamp, record and queue one event (dropped if its run is already over)."""
+        """Stamp, record and queue one event (dropped if its run is already over).
+
+        Streamed text (TokenDelta per message, SandboxOutput per call and stream)
+        goes through a StreamScrub of its own, so a key split across chunks never
+        shows; any other event first flushes what the streams held back.
+        """
         rid = run_id or self.run_id or ""
         if rid != self.run_id or self._finished.is_set():
             return
+        if self._secrets and isinstance(event, (ev.TokenDelta, ev.SandboxOutput)):
+            key = (event.type, getattr(event, "message_id", "") or f"{event.call_id}/{getattr(event, 'stream', '')}")
+            scrubber = self._streams[key][0] if key in self._streams else StreamScrub(self._secrets)
+            self._streams[key] = (scrubber, event)
+            text = scrubber.feed(event.text)
+            if text:
+                self._put(event if text is event.text else dataclasses.replace(event, text=text), rid)  # type: ignore[arg-type]
+            return
+        self._flush_streams(rid)
+        self._put(_scrub_event(event, self._secrets), rid)
+
+    def _flush_streams(self, rid: str) -> None:
+        """Emit what each stream's scrubber held back (the stream ended, or something else came)."""
+        streams, self._streams = self._streams, {}
+        for scrubber, last in streams.values():
+            rest = scrubber.flush()
+            if rest:
+                self._put(dataclasses.replace(last, text=rest), rid)  # type: ignore[arg-type]
+
+    def _put(self, event: ev.Event, rid: str) -> None:
         self._seq += 1
-        event = _scrub_event(event, self._secrets)
         stamped = _restamp(event, rid, self._seq, round(time.monotonic() - self._t0, 3))
         if self.record is not None:
             problem = self.record.append(stamped)
@@ -333,12 +366,27 @@ class RunController:
         )
 
     async def _finish(self, run_id: str, reason: str, message: str) -> None:
-        """Save files and state, then emit the run's one RunFinished."""
+        """Save files and state, say what the record lacks, emit the run's one RunFinished,
+        then write run.json (with `record_incomplete`) before anyone sees that event."""
         if self._finished.is_set() or run_id != self.run_id:
             return
-        if self.record is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._save_outputs(), FINISH_COPY_TIMEOUT)
+        record = self.record
+        outcome: dict[str, Any] = {"files_skipped": []}
+        if record is not None:
+            try:
+                await asyncio.wait_for(self._save_outputs(outcome), FINISH_COPY_TIMEOUT)
+            except TimeoutError:
+                record.problem(
+                    f"saving the sandbox's files and the team state was cut short after {FINISH_COPY_TIMEOUT:.0f} s"
+                )
+            except Exception as exc:
+                record.problem(f"saving the sandbox's files and the team state failed ({why(exc)})")
+            record.sync()
+            untold = record.untold()
+            if untold:
+                self._emit(
+                    ev.Notice(level="warning", text="run record incomplete: " + "; ".join(untold)), run_id
+                )
         finished = ev.RunFinished(
             reason=reason,  # type: ignore[arg-type]
             message=message,
@@ -353,37 +401,48 @@ class RunController:
         self.last_finished = finished
         self.state = "finished"
         self._finished.set()
-        if self.record is not None:
-            self.record.close()
+        if record is not None:
+            record.finish(self._run_meta(outcome["files_skipped"]))  # no await since the emit
 
-    async def _save_outputs(self) -> None:
+    @property
+    def record_problems(self) -> list[str]:
+        """What the current run's record lacks ([] when whole, or when records are off)."""
+        return list(self.record.problems) if self.record is not None else []
+
+    async def _save_outputs(self, outcome: dict[str, Any]) -> None:
+        """Copy the sandbox's files into the record and save the team state; failures
+        are kept in the record's `problems` (run.json is written by `_finish`)."""
         record = self.record
         assert record is not None
-        skipped: list[dict[str, str]] = []
         if self.session.initialized:
             report = await self.session.download_all(record.files_dir)
-            skipped = [{"path": p, "reason": why} for p, why in report.skipped]
-            if report.summary():
-                self._emit(ev.Notice(level="warning", text=f"run record: {report.summary()}"), self.run_id)
+            outcome["files_skipped"] = [{"path": p, "reason": r} for p, r in report.skipped]
+            limited = report.summary(failures=False)  # what limits left out; failures come below
+            if limited:
+                self._emit(ev.Notice(level="warning", text=f"run record: {limited}"), self.run_id)
+            if report.incomplete:
+                record.problem(report.incomplete)
         if self._team is not None and not self._abandoned:
-            with contextlib.suppress(Exception):
+            try:
                 state = await asyncio.wait_for(self._team.swarm.save_state(), 5)
-                record.write_json("state.json", state)
-        record.write_json(
-            "run.json",
-            {
-                "run_id": self.run_id,
-                "task": self.task,
-                "model": self.model_label,
-                "sandbox": self.sandbox_kind,
-                # when the run began (this is written at its end): now minus its elapsed time
-                "started": datetime.fromtimestamp(time.time() - (time.monotonic() - self._t0)).isoformat(
-                    timespec="seconds"
-                ),
-                "finished": datetime.now().isoformat(timespec="seconds"),
-                "files_skipped": skipped,
-            },
-        )
+            except Exception as exc:
+                record.problem(f"state.json not saved: the team's state could not be taken ({why(exc)})")
+            else:
+                await asyncio.to_thread(record.write_json, "state.json", state)
+
+    def _run_meta(self, skipped: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "task": self.task,
+            "model": self.model_label,
+            "sandbox": self.sandbox_kind,
+            # when the run began (this is written at its end): now minus its elapsed time
+            "started": datetime.fromtimestamp(time.time() - (time.monotonic() - self._t0)).isoformat(
+                timespec="seconds"
+            ),
+            "finished": datetime.now().isoformat(timespec="seconds"),
+            "files_skipped": skipped,
+        }
 
     # -- the run itself ---------------------------------------------------------------
     def _build_model(self) -> Any:
@@ -427,7 +486,12 @@ class RunController:
 
             if not self.session.initialized:
                 self._emit(ev.SandboxStatus(state="starting", kind=self.sandbox_kind), run_id)
-                await self.session.initialize()
+                try:
+                    await self.session.initialize()
+                except Exception as exc:
+                    detail = scrub(_first_line(exc), self.settings.secrets())
+                    self._emit(ev.SandboxStatus(state="error", kind=self.sandbox_kind, detail=detail), run_id)
+                    raise SandboxStartError(f"the {self.sandbox_kind} sandbox did not start: {detail}") from exc
                 self._emit(
                     ev.SandboxStatus(
                         state="ready", kind=self.sandbox_kind, isolation=self.isolation, limits=self.session.limits_text
@@ -546,6 +610,8 @@ class RunController:
     def _describe_error(self, exc: BaseException) -> str:
         from .scripted import stop_message_of
 
+        if isinstance(exc, SandboxStartError):  # not a model error: say what did not start
+            return str(exc)
         scripted_stop = stop_message_of(exc)  # a scripted model (the DEMO) ended the run, saying why
         if scripted_stop:
             return scripted_stop

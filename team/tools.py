@@ -34,6 +34,7 @@ from . import events as ev
 from .filetypes import binary_kind, human_size
 from .sandbox.base import WORKDIR, SandboxError
 from .sandbox.kernel import split_not_kept
+from .sanitize import raw_name, shown_name
 from .session import CodeSession, absolute_path, relative_path
 
 MAX_TOOL_OUTPUT = 8_000
@@ -324,7 +325,8 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
             rel = entry.path[len(base) + 1 :] if base and entry.path.startswith(base + "/") else entry.path
             if base and not entry.path.startswith(base + "/"):
                 continue
-            lines.append(f"📁 {rel}/" if entry.is_dir else f"📄 {rel} ({human_size(entry.size)})")
+            name = shown_name(rel)  # a non-UTF-8 byte as \xNN: an API request cannot carry it raw
+            lines.append(f"📁 {name}/" if entry.is_dir else f"📄 {name} ({human_size(entry.size)})")
         shown = target if target != WORKDIR else WORKDIR
         if not lines:
             return f"📂 {shown} is empty"
@@ -333,7 +335,13 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
     async def read_file(file_path: str) -> str:
         """Read a text file from the sandbox."""
         try:
-            data, size = await session.read_head(file_path, MAX_READ_BYTES)
+            try:
+                data, size = await session.read_head(file_path, MAX_READ_BYTES)
+            except Exception:
+                if raw_name(file_path) == file_path:
+                    raise
+                # a name list_files showed with \xNN for bytes that are not UTF-8
+                data, size = await session.read_head(raw_name(file_path), MAX_READ_BYTES)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -379,7 +387,7 @@ def build_tools(ctx: ToolContext, agent: str = "CodeAgent") -> dict[str, Sandbox
             return f"❌ cannot draw the chart: {_one_line(exc)}"
         if execution.error is not None:
             return f"❌ cannot draw the chart of {data_file}: {execution.error.name}: {execution.error.value}"
-        return f"✅ {kind} chart saved: {relative_path(target) or target}"
+        return f"✅ {kind} chart saved: {shown_name(relative_path(target) or target)}"
 
     specs = [
         (run_code, "run_code"),
@@ -426,7 +434,7 @@ async def format_execution(session: CodeSession, execution: Any) -> str:
     if execution.text:
         parts.append("result:\n" + execution.text)
     if figures:
-        parts.append("figures saved: " + ", ".join(f for f in figures if f))
+        parts.append("figures saved: " + ", ".join(shown_name(f) for f in figures if f))
     if error is not None and error.traceback:
         parts.append("traceback:\n" + _strip_ansi(error.traceback)[-3000:])
     return trim("\n".join(parts))

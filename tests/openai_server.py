@@ -78,6 +78,7 @@ class Reply:
     usage: tuple[int, int] | None = None  # (prompt, completion); default: estimated
     finish_reason: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    arg_chunk: int | None = None  # characters per tool-call argument delta (default: OpenAI-like ≤ 8)
 
 
 def split_text(content: str) -> list[str]:
@@ -412,7 +413,7 @@ def _sse_events(model: str, reply: Reply, include_usage: bool, usage: dict[str, 
         }
         events.append(chunk({"tool_calls": [head]}))
         args = tc.arguments
-        step = max(1, min(8, len(args) // 3 or 1))  # several pieces, split mid-token like OpenAI
+        step = reply.arg_chunk or max(1, min(8, len(args) // 3 or 1))  # several pieces, split mid-token like OpenAI
         for start in range(0, len(args), step):
             piece = {"index": index, "function": {"arguments": args[start : start + step]}}
             events.append(chunk({"tool_calls": [piece]}))

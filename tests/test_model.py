@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -26,6 +27,7 @@ from team.model import (
 from tests.openai_server import (
     FakeOpenAIServer,
     Reply,
+    ToolCall,
     die_mid_stream,
     error,
     garbage,
@@ -82,6 +84,33 @@ async def test_streamed_tool_call_arrives_whole() -> None:
     assert all(isinstance(x, str) for x in items[:-1])  # no text chunks leak from tool calls
     sent = srv.requests[0]
     assert sent["parallel_tool_calls"] is False and sent["tools"][0]["function"]["name"] == "ping"
+
+
+async def test_a_megabyte_tool_argument_streamed_in_64_character_pieces_arrives_whole(monkeypatch) -> None:
+    """AutoGen concatenates argument deltas by copying (quadratic): they are merged first.
+
+    What AutoGen's own loop receives is counted: a handful of chunks, not 47,000.
+    """
+    import team.model as model
+
+    code = "x = 1\n" * 170_000  # 1 MB of code (the issue: 3 MB; bench_model measures that)
+    args = json.dumps({"code": code})
+    seen = [0]
+    real = model.merge_argument_deltas
+
+    async def counting(chunks):
+        async for chunk in real(chunks):
+            seen[0] += 1
+            yield chunk
+
+    monkeypatch.setattr(model, "merge_argument_deltas", counting)
+    with FakeOpenAIServer(script=Reply(tool_calls=[ToolCall("run_code", args, id="call_big")], arg_chunk=64)) as srv:
+        client = build_model_client(settings_for(srv, model_timeout=60.0))
+        items = [x async for x in client.create_stream(HI, tools=[PING])]  # type: ignore[list-item]
+    final = items[-1]
+    assert final.content == [FunctionCall(id="call_big", arguments=args, name="run_code")]
+    sent = len(args) // 64
+    assert sent > 15_000 and seen[0] < 20  # merged: AutoGen's += ran a few times
 
 
 async def test_non_streaming_create_omits_stream_only_options() -> None:
@@ -344,3 +373,20 @@ async def test_scripted_multi_turn_responder() -> None:
         "content": "pong",
         "tool_call_id": call.id,
     }
+
+
+async def test_a_stream_that_is_not_utf8_is_one_classified_line() -> None:
+    chunk = (
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+        b'[{"index":0,"delta":{"role":"assistant","content":"caf\xe9 \xff\xfe"},"finish_reason":null}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    with FakeOpenAIServer(script=garbage(chunk, content_type="text/event-stream")) as srv:
+        settings = settings_for(srv)
+        client = build_model_client(settings)
+        with pytest.raises(Exception) as caught:
+            [x async for x in client.create_stream(HI)]
+        base = srv.base_url
+    line = classify_model_error(caught.value, settings)
+    assert line.startswith(f"the model endpoint {base} sent text that is not UTF-8")
+    assert "\n" not in line and "RuntimeError" not in line

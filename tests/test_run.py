@@ -329,3 +329,24 @@ async def test_terminate_in_task_or_tool_output_does_not_end_the_run(settings):
         assert "TERMINATE" in last_planner.text and last_planner.text.startswith("All done")
     finally:
         await controller.close()
+
+
+async def test_a_sandbox_that_does_not_start_ends_the_run_saying_so(settings):
+    """Not a model error: the end line and a sandbox event name the sandbox and why."""
+    from team.sandbox.base import SandboxError
+    from team.session import CodeSession
+
+    async def broken():
+        raise SandboxError("bwrap: execvp /tmp/x/venv/bin/python: No such file or directory")
+
+    controller = RunController(settings, session=CodeSession(settings, factory=broken), demo_pace=0)
+    try:
+        controller.start(example_task("en"))
+        events = await collect(controller)
+    finally:
+        await controller.close()
+    done = finished(events)[0]
+    assert done.reason == "error"
+    assert done.message == "the local sandbox did not start: bwrap: execvp /tmp/x/venv/bin/python: No such file or directory"
+    status = [e for e in events if isinstance(e, ev.SandboxStatus) and e.state == "error"]
+    assert status and "execvp" in status[0].detail

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.filter import LineFilter
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Header, Tree
 
@@ -51,6 +53,7 @@ from team.events import (
     TokenDelta,
     ToolCall,
 )
+from tui.inert import CONTROL_FILTER, inert
 from tui.widgets.file_tree import FileTree
 from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
 from tui.widgets.status_bar import REASON_LABELS, PriorityFooter, StatusBar
@@ -229,7 +232,7 @@ class SbteamApp(App[int]):
         self.query_one("#preview").border_title = "Preview"
         self.query_one(Transcript).border_title = "Transcript"
         demo = settings.is_demo
-        self.sub_title = "DEMO" if demo else settings.openai_model
+        self.sub_title = "DEMO" if demo else inert(settings.openai_model)
         self.status.set(
             model="DEMO" if demo else settings.openai_model,
             demo=demo,
@@ -248,6 +251,29 @@ class SbteamApp(App[int]):
         Path(os.environ["SBTEAM_PAINT_FILE"]).write_text(repr(time.time()))
         if not os.environ.get("SBTEAM_PAINT_STAY"):
             self.exit(0)
+
+    # -- what reaches the terminal -------------------------------------------------
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then the last-resort control filter (tui/inert.py) on every line."""
+        filters = list(super().get_line_filters())
+        if CONTROL_FILTER.enabled:  # (tests turn it off to check that every path is inert by itself)
+            filters.append(CONTROL_FILTER)
+        return filters
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast is inert text: notifications quote error lines, file names and
+        model text, so they are never read as markup or sent with control characters."""
+        super().notify(inert(str(message)), title=inert(str(title)), severity=severity, timeout=timeout,
+                       markup=False)
 
     # The main screen's panes, looked up there (not on `self.screen`, which is a
     # modal while Ctrl+N asks) so events keep rendering under a modal.
@@ -296,7 +322,7 @@ class SbteamApp(App[int]):
         from tui.widgets.images import load as load_images
 
         await asyncio.to_thread(load_images)  # numpy/PIL via textual-image, off the event loop
-        self.sub_title = "DEMO" if ctrl.demo else ctrl.model_label
+        self.sub_title = "DEMO" if ctrl.demo else inert(ctrl.model_label)
         self.status.set(
             model=ctrl.model_label, demo=ctrl.demo, sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation
         )

@@ -2,7 +2,9 @@
 
 `sbteam-tui [--task TEXT] [--demo]` opens the app; `run` and `doctor` are
 headless and never import Textual. Arguments are parsed before anything heavy
-is imported so `--help` and bad input answer at once.
+is imported so `--help` and bad input answer at once. What they print from a
+record, a file or the environment (tasks, reasons, paths, errors) is inert
+(team/sanitize.py): control characters are shown, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 from team.config import ConfigError, Settings
+from team.sanitize import inert
 
 SUBCOMMANDS = ("run", "doctor", "export", "batch", "history")
 
@@ -106,7 +109,7 @@ def load_settings(sandbox: str | None = None, demo: bool = False) -> Settings:
 def _print_config_error(error: ConfigError) -> None:
     print("sbteam-tui: configuration problem:", file=sys.stderr)
     for line in error.problems:
-        print(f"  • {line}", file=sys.stderr)
+        print(inert(f"  • {line}"), file=sys.stderr)
     print("  Fix it in .env or the environment (see .env.example); 'sbteam-tui doctor' checks it.", file=sys.stderr)
 
 
@@ -175,9 +178,9 @@ def _offline_command(argv: list[str]) -> int:
         try:
             path = export_run(settings.runs_dir, args.run_id, args.format, args.out)
         except (FileNotFoundError, ValueError, OSError) as exc:
-            print(f"sbteam-tui: {exc}", file=sys.stderr)
+            print(inert(f"sbteam-tui: {exc}"), file=sys.stderr)
             return 2
-        print(path)
+        print(inert(str(path)))
         return 0
     if command == "history":
         from team.cost import format_cost
@@ -185,26 +188,27 @@ def _offline_command(argv: list[str]) -> int:
 
         runs = list_runs(settings.runs_dir, args.search)
         if not runs:
-            print(f"no runs in {settings.runs_dir}", file=sys.stderr)
+            print(inert(f"no runs in {settings.runs_dir}"), file=sys.stderr)
             return 0
         for run in runs:
             task = " ".join(run.task.split())[:60]
             cost = format_cost(run.cost)
             count, noun = plural(len(run.files), "file").split(" ")  # "1 file", "12 files"
-            print(f"{run.run_id}  {run.reason:<12} {run.duration:7.1f} s  {count:>3} {noun:<5}  {cost:>8}  {task}")
+            mark = f"  ⚠ record incomplete: {run.incomplete}" if run.incomplete else ""
+            print(inert(f"{run.run_id}  {run.reason:<12} {run.duration:7.1f} s  {count:>3} {noun:<5}  {cost:>8}  {task}{mark}"))
         return 0
     from team.batch import read_tasks, run_batch, summary_table
 
     try:
         tasks = read_tasks(args.tasks_file)
     except OSError as exc:
-        print(f"sbteam-tui: cannot read {args.tasks_file}: {exc.strerror or exc}", file=sys.stderr)
+        print(inert(f"sbteam-tui: cannot read {args.tasks_file}: {exc.strerror or exc}"), file=sys.stderr)
         return 2
     if not tasks:
-        print(f"sbteam-tui: {args.tasks_file} holds no tasks (one per line)", file=sys.stderr)
+        print(inert(f"sbteam-tui: {args.tasks_file} holds no tasks (one per line)"), file=sys.stderr)
         return 2
     results = asyncio.run(run_batch(settings, tasks, concurrency=args.concurrency))
-    print(summary_table(results))
+    print(inert(summary_table(results)))
     return 0 if all(r.reason == "terminate" for r in results) else 1
 
 

@@ -208,27 +208,54 @@ def _display_saved_images():
 
 
 def _bound_output(limit: int) -> None:
-    """Flush ipykernel's stream buffer once it holds `limit` characters."""
+    """Send stdout/stderr in messages of about `limit` characters at most.
+
+    ipykernel buffers everything printed in 0.2 s into one message, and one huge
+    print is one huge message; the host refuses messages over 64 MB (the kernel
+    is then replaced), so well-behaved code must never send one.
+
+    IPython 9 also "tees" each cell: it puts a `write` on the stream instance that
+    keeps every byte printed in the history (kernel memory growing with output)
+    and hides the class's `write` for good. The tee is switched off here (our
+    history is off anyway), so the class's bounded `write` is what runs.
+    """
+    import contextlib
+
     try:
         from ipykernel.iostream import OutStream
+        from IPython import get_ipython
     except ImportError:
         return
     write = OutStream.write
-    if getattr(write, "_sbteam_bounded", False):
-        return
+    if not getattr(write, "_sbteam_bounded", False):
 
-    def bounded_write(self, string):
-        n = write(self, string)
-        try:
-            buffer = self._buffers.get(frozenset(self.parent_header.items()))
-            if buffer is not None and buffer.tell() >= limit:
-                self.flush()
-        except Exception:
-            pass
-        return n
+        def bounded_write(self, string):
+            if isinstance(string, str) and len(string) > limit:  # one huge print: in pieces
+                for start in range(0, len(string), limit):
+                    bounded_write(self, string[start : start + limit])
+                return len(string)
+            n = write(self, string)
+            try:
+                buffer = self._buffers.get(frozenset(self.parent_header.items()))
+                if buffer is not None and buffer.tell() >= limit:
+                    self.flush()
+            except Exception:
+                pass
+            return n
 
-    bounded_write._sbteam_bounded = True
-    OutStream.write = bounded_write
+        bounded_write._sbteam_bounded = True
+        OutStream.write = bounded_write
+
+    @contextlib.contextmanager
+    def no_tee(channel):
+        stream = getattr(sys, channel)
+        if "write" in vars(stream):  # put back by the tee of the cell that ran this setup
+            del stream.write
+        yield
+
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "_tee"):
+        shell._tee = no_tee
 
 
 def probe(hidden: list | None = None) -> dict:

@@ -105,3 +105,16 @@ async def test_the_copy_out_stops_before_the_destination_fills(session: CodeSess
     report = await session.download_all(tmp_path / "full")
     assert ("results/table.csv", f"not enough free space in {tmp_path / 'full'} (100.0 MB free)") in report.skipped
     assert report.saved == [] and "not copied" in report.summary()
+
+
+async def test_one_huge_print_arrives_in_bounded_messages(session: CodeSession) -> None:
+    """Well-behaved code never meets the 64 MB message cap: one 100 MB print comes in pieces."""
+    box = session.sandbox
+    largest = [0]
+
+    def seen(msg: object) -> None:
+        largest[0] = max(largest[0], len(getattr(msg, "line", "")))
+
+    execution = await box.run_code("print('x' * (100 << 20))\n'done'", on_stdout=seen, timeout=120)
+    assert execution.error is None and execution.text == "done"
+    assert 0 < largest[0] <= 1 << 20

@@ -30,21 +30,23 @@ pytestmark = pytest.mark.skipif(not ENGINE, reason="team.run / team.demo not imp
 DEMO_FILES = ("data_points.csv", "data_stats.json", "data_histogram.png", "outlier_analysis.json")
 
 
-def _kernels() -> list[psutil.Process]:
+def _kernels(ignore: frozenset[int] = frozenset()) -> list[psutil.Process]:
+    """Kernel processes of this test process, except those in `ignore` (already running
+    when the test began: another module's sandbox fixture in the same xdist worker)."""
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
             cmd = " ".join(child.cmdline())
         except psutil.Error:
             continue
-        if "ipykernel" in cmd or "bwrap" in cmd:
+        if ("ipykernel" in cmd or "bwrap" in cmd) and child.pid not in ignore:
             found.append(child)
     return found
 
 
-def _no_kernels_within(seconds: float) -> bool:
+def _no_kernels_within(seconds: float, ignore: frozenset[int]) -> bool:
     deadline = time.monotonic() + seconds
-    while _kernels():
+    while _kernels(ignore):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
@@ -53,6 +55,7 @@ def _no_kernels_within(seconds: float) -> bool:
 
 async def test_demo_run_by_keys(tmp_path: Path, tmux_demo):
     settings = Settings(demo=True, home=tmp_path / "home", sandbox="local")
+    others = frozenset(p.pid for p in _kernels())
     app = SbteamApp(settings, output_dir=tmp_path / "out", cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.ctrl is not None, limit=30)
@@ -67,7 +70,7 @@ async def test_demo_run_by_keys(tmp_path: Path, tmux_demo):
         assert {(h.source, h.target) for h in handoffs} >= {("Planner", "CodeAgent")}
         assert any(h.target == "AnalystAgent" for h in handoffs)
         await wait_for(pilot, lambda: set(DEMO_FILES) <= set(app.file_tree.entries), limit=10)
-        assert _kernels(), "the local sandbox should be running a kernel"
+        assert _kernels(others), "the local sandbox should be running a kernel"
 
         def select(path: str) -> None:
             app.file_tree.select_node(app.file_tree.node_for(path))
@@ -101,10 +104,10 @@ async def test_demo_run_by_keys(tmp_path: Path, tmux_demo):
             lambda: any(e.type == "tool_call" and e.run_id == second for e in app.transcript.record),
             limit=60,
         )
-        assert app.run_state == "running" and _kernels()
+        assert app.run_state == "running" and _kernels(others)
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.is_running, limit=20)
-    assert await asyncio.to_thread(_no_kernels_within, 10.0), "Ctrl+Q left a kernel behind"
+    assert await asyncio.to_thread(_no_kernels_within, 10.0, others), "Ctrl+Q left a kernel behind"
 
 
 def _tmux(*args: str, socket: str) -> str:

@@ -6,6 +6,10 @@ never blocks the UI: it pushes an `ApprovalScreen` (through the app's message
 queue) and awaits an `asyncio.Future` that the screen's dismiss callback
 resolves. If the engine cancels the wait (Esc stop, timeout), or the run
 finishes, the screen closes itself.
+
+What the dialog shows is inert (tui/inert.py), the editor included: a control
+character in the code is shown as `␛`, `\x9b`…, and an edit approves exactly the
+text the user saw and changed (approving without a change runs the original).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TextArea
 
+from tui.inert import inert
 from tui.widgets.status_bar import PriorityFooter
 
 Decision = tuple[str, Any]  # ("approve", None) | ("edit", {arg: new}) | ("reject", reason)
@@ -104,23 +109,24 @@ class ApprovalScreen(ModalScreen[Decision]):
         field = EDITABLE.get(name, ("", ""))[0]
         self.field = field if field in arguments else ""  # the argument the user may edit
         self.original = str(arguments.get(self.field, "")) if self.field else ""
+        self.shown = inert(self.original)  # what the view and the editor show
         self.editing = False
         self.decided = False
 
     def compose(self) -> ComposeResult:
         title = Text("⏸ ", style="bold yellow")
-        title.append(self.agent, style="bold")
+        title.append(inert(self.agent), style="bold")
         title.append(" wants to ")
-        title.append(self.tool, style="bold cyan")
+        title.append(inert(self.tool), style="bold cyan")
         if self.tool == "write_file" and "file_path" in self.arguments:
-            title.append(f" → {self.arguments['file_path']}", style="bold")
+            title.append(inert(f" → {self.arguments['file_path']}"), style="bold")
         title.append(" — approve, edit or reject it")
         with ApprovalDialog(id="approval-dialog"):
             yield Static(title, id="approval-title")
             yield Static(self._syntax(), id="approval-code")
             if self.field:
                 editor = TextArea(
-                    self.original,
+                    self.shown,
                     id="approval-editor",
                     soft_wrap=self.tool != "run_code",
                     tab_behavior="focus",
@@ -148,9 +154,9 @@ class ApprovalScreen(ModalScreen[Decision]):
 
     def _syntax(self) -> Syntax:
         if self.field:
-            return Syntax(self.original, _lexer_for(self.tool, self.arguments), theme=SYNTAX_THEME,
+            return Syntax(self.shown, _lexer_for(self.tool, self.arguments), theme=SYNTAX_THEME,
                           line_numbers=self.tool == "run_code", word_wrap=True)
-        shown = json.dumps(self.arguments, ensure_ascii=False, indent=2)
+        shown = inert(json.dumps(self.arguments, ensure_ascii=False, indent=2))
         return Syntax(shown, "json", theme=SYNTAX_THEME, word_wrap=True)
 
     @property
@@ -189,7 +195,7 @@ class ApprovalScreen(ModalScreen[Decision]):
         """Esc while editing: back to the original code, nothing changed."""
         if not self.editing:
             return
-        self.editor.load_text(self.original)
+        self.editor.load_text(self.shown)
         self._set_editing(False)
         self.query_one("#approve", Button).focus()
 
@@ -199,7 +205,7 @@ class ApprovalScreen(ModalScreen[Decision]):
             text = self.editor.text
             if self.tool == "install_package":
                 text = text.strip()
-            if text != self.original:
+            if text != self.shown:
                 return "edit", {self.field: text}
         return "approve", None
 

@@ -10,6 +10,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui.inert import inert
+
 FIX_HINT = """\
 Fix it in the `.env` file of the folder you start sbteam-tui from (or in the environment,
 which wins over `.env`), then start the app again. The variables:
@@ -53,6 +55,6 @@ class ConfigErrorScreen(Screen[None]):
             yield Static("sbteam-tui cannot start: the configuration has problems", id="title")
             with VerticalScroll(id="problems"):
                 for problem in self.problems:
-                    yield Static(Text.assemble(("✗ ", "bold red"), problem), classes="problem")
+                    yield Static(Text.assemble(("✗ ", "bold red"), inert(problem)), classes="problem")
             yield Static(FIX_HINT, id="hint", markup=False)
         yield Footer()

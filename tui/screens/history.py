@@ -7,7 +7,8 @@ with the same `Transcript` widget as a live run, and its saved files
 run), `m` / `i` export it as Markdown / notebook. Esc goes back.
 
 All file reading happens in threads; the records are plain files, so a run of
-a crashed app shows up too (as "interrupted").
+a crashed app shows up too (as "interrupted"). A record's texts (task, reason,
+events, file names) are shown inert (tui/inert.py), as in a live run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Static, Tr
 
 from team.events import TokenDelta
 from team.history import plural
+from tui.inert import inert, inert_markup
 from tui.screens.choice import ChoiceModal
 from tui.widgets.file_tree import FileTree
 from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
@@ -34,6 +36,7 @@ from tui.widgets.status_bar import REASON_LABELS, _tokens, cost_label
 from tui.widgets.transcript import Transcript
 
 TASK_WIDTH = 48
+INCOMPLETE_MARK = "⚠ record incomplete"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class HostFiles:
             return []
         entries = []
         for path in sorted(self.root.rglob("*")):
+            if path.name.startswith(".") and path.name.endswith(".partial"):
+                continue  # a copy an app stopped mid-way left (the record says it is incomplete)
             stat = path.stat()
             rel = path.relative_to(self.root).as_posix()
             entries.append(HostEntry(rel, 0 if path.is_dir() else stat.st_size, path.is_dir(), stat.st_mtime))
@@ -164,16 +169,19 @@ class HistoryScreen(Screen[None]):
         for run in self.shown:
             reason = REASON_LABELS.get(run.reason, run.reason.upper())
             style = "red" if run.reason in ("error", "interrupted") else ""
-            table.add_row(
-                _started(run.started),
-                _task_line(run.task),
-                Text(reason, style=style),
+            reason_cell = Text(inert(reason), style=style)
+            if run.incomplete:  # the record lacks something (full disk, I/O error): see the run's view
+                reason_cell.append(f" {INCOMPLETE_MARK}", "bold yellow")
+            table.add_row(  # str cells are read as markup: escaped, and inert
+                inert_markup(_started(run.started)),
+                inert_markup(_task_line(run.task)),
+                reason_cell,
                 f"{run.duration:.0f} s",
                 str(len(run.files)),
                 str(run.messages),
                 f"{_tokens(run.tokens_in)}↑ {_tokens(run.tokens_out)}↓",
                 cost_label(run.cost, run.model == "DEMO"),
-                run.run_id,
+                inert_markup(run.run_id),
                 key=run.run_id,
             )
         total = len(self.runs)
@@ -241,9 +249,11 @@ class RunViewScreen(Screen[None]):
         label = Text(f"read-only: run {self.run_id}", style="bold")
         reason = REASON_LABELS.get(s.reason, s.reason.upper())
         files = plural(len(s.files), "file")
-        label.append(f"  ·  {_started(s.started)} · {reason} · {s.duration:.0f} s · {files}", "")
+        label.append(inert(f"  ·  {_started(s.started)} · {reason} · {s.duration:.0f} s · {files}"), "")
         if not s.resumable:
             label.append("  ·  cannot be resumed (no saved team state)", "dim")
+        if s.incomplete:
+            label.append(inert(f"\n{INCOMPLETE_MARK}: {s.incomplete}"), "bold yellow")
         yield Static(label, id="run-label")
         with Horizontal(id="run-main"):
             yield Transcript(image_loader=self.files.read_image, id="run-transcript")
@@ -310,7 +320,10 @@ class RunViewScreen(Screen[None]):
 
     def action_resume(self) -> None:
         if not self.summary.resumable:
-            self.notify(f"Run {self.run_id} has no saved team state: it cannot be resumed.", severity="warning")
+            from team.history import resume_problem  # says exactly what is missing
+
+            why = resume_problem(self.runs_dir, self.run_id) or f"Run {self.run_id} cannot be resumed."
+            self.notify(inert(why), severity="warning")
             return
         self.app.push_screen(ResumeModal(self.run_id), self._resume_chosen)
 

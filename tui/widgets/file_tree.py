@@ -3,7 +3,9 @@
 A plain `Tree` fed with `FileEntry` lists from the controller, because E2B
 files are not on the host (so `DirectoryTree` cannot read them). The app
 refreshes it on `FilesChanged` events only — no polling. Paths added or
-changed since the user last looked carry a "●" until selected.
+changed since the user last looked carry a "●" until selected. Names are shown
+inert (tui/inert.py): a name holding an escape sequence, or bytes that are not
+UTF-8 (`\udcff`-style surrogates), shows as `␛[2J…` / `\xff`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from team.filetypes import human_size
+from tui.inert import inert
 
 ROOT_LABEL = "/home/user"
 
@@ -52,7 +55,7 @@ class FileTree(Tree[Any]):
                 node.set_label(self._entry_label(self.entries[path]))
 
     def _entry_label(self, entry: Any) -> Text:
-        name = entry.path.rstrip("/").rsplit("/", 1)[-1]
+        name = inert(entry.path.rstrip("/").rsplit("/", 1)[-1])
         text = Text()
         if entry.is_dir:
             text.append(name + "/", "bold")

@@ -4,7 +4,8 @@ text/code → highlighted `Syntax`; CSV → `DataTable` (first 1,000 rows);
 JSON → pretty-printed and highlighted; Markdown → `Markdown`; PNG/JPEG →
 textual-image widget; anything binary → a description (size, type), never a
 dump. The caller reads at most `MAX_PREVIEW_BYTES`, so huge files are shown
-partially and say so.
+partially and say so. The file's name and every text shown from it are inert
+(tui/inert.py): its escape sequences are shown, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from team.filetypes import binary_kind, human_size, is_binary
+from tui.inert import inert, inert_markup, inert_text
 from tui.widgets.images import fit, make_image
 
 MAX_PREVIEW_BYTES = 1_000_000
@@ -117,10 +119,10 @@ class Preview(Vertical):
 
     async def show_message(self, path: str, message: str, style: str = "red") -> None:
         self.path, self.kind = path, "error"
-        self.query_one("#preview-title", Static).update(Text(path, style="bold"))
+        self.query_one("#preview-title", Static).update(inert_text(path, style="bold"))
         body = self.query_one("#preview-body")
         await body.remove_children()
-        await body.mount(Static(Text(message, style=style)))
+        await body.mount(Static(inert_text(message, style=style)))
         self.query_one("#preview-note").display = False
 
     async def show(self, path: str, data: bytes, size: int | None = None) -> str:
@@ -129,7 +131,7 @@ class Preview(Vertical):
         truncated = size > len(data)
         kind = classify(path, data)
         self.path, self.kind = path, kind
-        title = Text(path, style="bold")
+        title = inert_text(path, style="bold")
         title.append(f"  {human_size(size)} · {kind}", style="dim")
         if truncated:
             title.append(f" · first {human_size(len(data))} shown", style="yellow")
@@ -168,9 +170,9 @@ class Preview(Vertical):
             table: DataTable = DataTable(zebra_stripes=True, cursor_type="row")
             width = max([len(header)] + [len(r) for r in rows[:50]] or [0])
             columns = header + [f"col{i + 1}" for i in range(len(header), width)]
-            table.add_columns(*columns)
-            for row in rows:
-                table.add_row(*(row + [""] * (width - len(row)))[:width])
+            table.add_columns(*(inert_text(column) for column in columns))
+            for row in rows:  # str cells are read as markup: escaped, and inert
+                table.add_row(*(inert_markup(cell) for cell in (row + [""] * (width - len(row)))[:width]))
             more = total - len(rows)
             note = f"{len(rows):,} rows shown"
             if more > 0:
@@ -185,13 +187,14 @@ class Preview(Vertical):
                 pass  # partial or invalid JSON: show as it is
             return [Static(self._syntax(text, "json"))], ""
         if kind == "markdown":
-            return [Markdown(text)], ""
+            return [Markdown(inert(text))], ""
         return [Static(self._syntax(text, LEXERS.get(ext, "text")))], ""
 
     @staticmethod
     def _syntax(text: str, lexer: str) -> Any:
         from rich.syntax import Syntax
 
+        text = inert(text)
         lines = text.splitlines()
         if len(lines) > MAX_TEXT_LINES:
             text = "\n".join(lines[:MAX_TEXT_LINES]) + f"\n… {len(lines) - MAX_TEXT_LINES} more lines"

@@ -5,6 +5,7 @@ by leaving out their low-priority parts, never by cutting the line.
 The status bar is one `Static` re-rendered from plain attributes instead of a
 dozen reactive labels: the whole line is a handful of spans and is rebuilt at
 most a few times a second (Progress events, a 1 s elapsed tick while running).
+Its values (agent, model, sandbox, a failure's reason) are shown inert (tui/inert.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding
 from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
+
+from tui.inert import inert
 
 REASON_LABELS = {
     "terminate": "TERMINATE",
@@ -177,8 +180,8 @@ class StatusBar(Static):
     @property
     def state_label(self) -> str:
         if self.state == "finished":
-            return f"finished: {REASON_LABELS.get(self.reason, self.reason.upper())}"
-        return self.state
+            return inert(f"finished: {REASON_LABELS.get(self.reason, self.reason.upper())}")
+        return inert(self.state)
 
     def parts(self) -> list[tuple[str, Text]]:
         """The bar's parts in order, each named after its `PRIORITY`."""
@@ -187,13 +190,13 @@ class StatusBar(Static):
             style = STATE_STYLES["error"]
         state = Text.assemble(("● ", style), (self.state_label, style))
         if self.resumed_from:
-            state.append(f"  ↻ continues {short_id(self.resumed_from)}", "bold cyan")
+            state.append(inert(f"  ↻ continues {short_id(self.resumed_from)}"), "bold cyan")
         if self.approve:
             state.append("  ")
             state.append(" APPROVE ", "bold black on cyan")
         parts = [("state", state)]
         if self.agent:
-            parts.append(("agent", Text(self.agent, "bold")))
+            parts.append(("agent", Text(inert(self.agent), "bold")))
         parts.append(("messages", Text(f"msgs {self.messages}/{self.max_messages}")))
         parts.append(("bar", Text(_bar(self.messages, self.max_messages), "cyan")))
         parts.append(("elapsed", Text(f"{self.shown_elapsed():.0f}s/{self.timeout:.0f}s")))
@@ -203,11 +206,12 @@ class StatusBar(Static):
         if self.demo:
             parts.append(("model", Text(" DEMO ", "bold black on yellow")))
         else:
-            parts.append(("model", Text(self.model or "model?", "bold")))
+            parts.append(("model", Text(inert(self.model or "model?"), "bold")))
         if self.sandbox_error:
-            parts.append(("sandbox", Text.assemble(f"{self.sandbox_kind or 'sandbox'}·", ("FAILED", "bold white on red"))))
+            kind = inert(self.sandbox_kind or "sandbox")
+            parts.append(("sandbox", Text.assemble(f"{kind}·", ("FAILED", "bold white on red"))))
         elif self.sandbox_kind:
-            sandbox = Text(f"{self.sandbox_kind}·{self.isolation}")
+            sandbox = Text(inert(f"{self.sandbox_kind}·{self.isolation}"))
             if self.isolation == "none":
                 sandbox.append(" ")
                 sandbox.append(" NOT ISOLATED ", "bold white on red")
@@ -226,7 +230,7 @@ class StatusBar(Static):
         tokens = agent_tokens_text(self.agent_tokens).replace(" · ", "\n")
         if tokens:
             lines.append(tokens)
-        tip = "\n".join(lines) or None
+        tip = inert("\n".join(lines)) or None
         if tip != self.tooltip:
             self.tooltip = tip  # the sandbox failure and per-agent tokens on hover
 

@@ -15,6 +15,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from tui.inert import inert
+
 
 class TaskInput(TextArea):
     """The task editor with send-on-Enter and a history."""
@@ -43,7 +45,9 @@ class TaskInput(TextArea):
         text: str
 
     def __init__(self, text: str = "", **kwargs) -> None:
-        super().__init__(text, soft_wrap=True, tab_behavior="focus", **kwargs)
+        # A task given on the command line (--task) is shown inert (tui/inert.py):
+        # its control characters appear as ␛, \x9b… and are sent as shown if edited.
+        super().__init__(inert(text), soft_wrap=True, tab_behavior="focus", **kwargs)
         self.task_history: list[str] = []
         self._history_index: int | None = None
 

@@ -8,6 +8,9 @@ Why it is built this way (see DESIGN.md "Transcript" budgets):
   the DOM; older ones are removed (a line says how many) while every event
   stays in `self.record`.
 - `anchor()` keeps the view at the bottom until the user scrolls up.
+- Every text from outside (model text, code, output, results, notes) is made
+  inert (tui/inert.py) where it becomes a renderable; `self.record` keeps the
+  events exactly as they came.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from team.events import (
     ToolCall,
     ToolResult,
 )
+from team.sanitize import InertStream
+from tui.inert import inert, inert_content, inert_text
 from tui.widgets.images import fit, make_image
 from tui.widgets.status_bar import REASON_LABELS, agent_tokens_text, cost_label
 
@@ -117,21 +122,22 @@ class MessageView(Vertical):
         self.dropped = False  # never mounted or removed from the DOM (over MAX_MOUNTED)
         self.compact = False  # render as one Static (set before mounting, or via compact_now)
         self.stream: Any = None
+        self.inert_stream = InertStream()  # the streamed tokens, made inert chunk by chunk
 
     def compose(self):
-        yield Label("Task" if self.agent == "user" else self.agent, classes="who")
+        yield Label(inert_text("Task" if self.agent == "user" else self.agent), classes="who")
         if self.compact and self.done:
             yield Static(self._rich_markdown(), classes="body")
         else:
             from textual.widgets import Markdown
 
             # A streaming view starts empty: its buffer holds every token so far.
-            yield Markdown(self.text if self.done else "")
+            yield Markdown(inert(self.text) if self.done else "")
 
     def _rich_markdown(self) -> Any:
         from rich.markdown import Markdown as RichMarkdown
 
-        return RichMarkdown(self.text, code_theme=SYNTAX_THEME)
+        return RichMarkdown(inert(self.text), code_theme=SYNTAX_THEME)
 
     @property
     def markdown(self) -> Any:
@@ -155,12 +161,15 @@ class MessageView(Vertical):
                 from textual.widgets import Markdown
 
                 self.stream = Markdown.get_stream(self.markdown)
-            await self.stream.write(chunk)
+            await self.stream.write(self.inert_stream.feed(chunk))
         if self.final is not None and not self.done:
+            held = self.inert_stream.flush()  # a "\r" that ended the last chunk
+            if held and self.stream is not None:
+                await self.stream.write(held)
             await self.stop_stream()
             if self.final.strip() != self.text.strip():
                 self.text = self.final
-                await self.markdown.update(self.final)
+                await self.markdown.update(inert(self.final))
             self.done = True
 
     async def stop_stream(self) -> None:
@@ -194,8 +203,8 @@ class ToolView(Vertical):
 
     def compose(self):
         call = self.call
-        title = f"⚙ {call.agent} · {call_summary(call.name, call.arguments)}"
-        with Collapsible(title=title, collapsed=False):
+        title = inert_content(f"⚙ {call.agent} · {call_summary(call.name, call.arguments)}")
+        with Collapsible(title=title, collapsed=False):  # type: ignore[arg-type]
             yield Static(self._body(), classes="code")
         yield Static(self._output_text(), classes="output")
         yield Static(self._result_text(), classes="result")
@@ -210,21 +219,23 @@ class ToolView(Vertical):
 
         args = self.call.arguments
         if self.call.name == "run_code" and "code" in args:
-            return Syntax(str(args["code"]), "python", theme=SYNTAX_THEME, word_wrap=True)
+            return Syntax(inert(str(args["code"])), "python", theme=SYNTAX_THEME, word_wrap=True)
         if self.call.name == "write_file" and "content" in args:
             path = str(args.get("file_path", ""))
-            return Syntax(_clip(str(args["content"]), 6_000), _lexer_for(path), theme=SYNTAX_THEME, word_wrap=True)
-        return Syntax(json.dumps(args, ensure_ascii=False, indent=2), "json", theme=SYNTAX_THEME, word_wrap=True)
+            content = inert(_clip(str(args["content"]), 6_000))
+            return Syntax(content, _lexer_for(path), theme=SYNTAX_THEME, word_wrap=True)
+        shown = inert(json.dumps(args, ensure_ascii=False, indent=2))
+        return Syntax(shown, "json", theme=SYNTAX_THEME, word_wrap=True)
 
     def _output_text(self) -> Text:
-        return Text(_tail(self.output, MAX_OUTPUT_CHARS).rstrip("\n"), style="dim")
+        return Text(inert(_tail(self.output, MAX_OUTPUT_CHARS)).rstrip("\n"), style="dim")
 
     def _result_text(self) -> Text:
         if self.result is None:
             return Text("… running", style="dim italic") if self.call.name == "run_code" else Text("")
         mark, style = ("✗ ", "bold red") if self.result.is_error else ("→ ", "")
         text = Text(mark, style="bold red" if self.result.is_error else "green")
-        text.append(_clip(self.result.content.rstrip(), MAX_RESULT_CHARS), style=style)
+        text.append(inert(_clip(self.result.content.rstrip(), MAX_RESULT_CHARS)), style=style)
         return text
 
     def _sync(self) -> None:
@@ -255,15 +266,15 @@ class ToolView(Vertical):
             try:
                 data = await self.image_loader(path)
             except Exception as exc:  # a missing chart is worth a line, not a crash
-                await box.mount(Static(Text(f"(chart {path}: {exc})", style="dim")))
+                await box.mount(Static(inert_text(f"(chart {path}: {exc})", style="dim")))
                 continue
             image = make_image(data, classes="thumb")
             if image is not None:
                 fit(image, THUMB_WIDTH)
             if image is None:
-                await box.mount(Static(Text(f"🖼  {path}", style="dim")))
+                await box.mount(Static(inert_text(f"🖼  {path}", style="dim")))
             else:
-                await box.mount(Static(Text(f"🖼  {path}", style="dim")), image)
+                await box.mount(Static(inert_text(f"🖼  {path}", style="dim")), image)
 
 
 class Transcript(VerticalScroll, can_focus_children=False):
@@ -308,7 +319,7 @@ class Transcript(VerticalScroll, can_focus_children=False):
             self._dirty = True
 
     def add_note(self, text: str, style: str = "dim") -> None:
-        self._queued.append(Static(Text(text, style=style), classes="item note"))
+        self._queued.append(Static(inert_text(text, style=style), classes="item note"))
         self._dirty = True
 
     def _ev_token_delta(self, ev: TokenDelta) -> None:
@@ -349,7 +360,7 @@ class Transcript(VerticalScroll, can_focus_children=False):
             view.add_output(ev.text)
 
     def _ev_handoff(self, ev: Handoff) -> None:
-        self._queued.append(Static(f"{ev.source} → {ev.target}", classes="item handoff"))
+        self._queued.append(Static(inert_text(f"{ev.source} → {ev.target}"), classes="item handoff"))
 
     def _ev_notice(self, ev: Notice) -> None:
         style = {"error": "bold red", "warning": "yellow"}.get(ev.level, "dim")
@@ -374,18 +385,18 @@ class Transcript(VerticalScroll, can_focus_children=False):
             line += f" · ↻ continues {ev.resumed_from}"
         if ev.approve:
             line += " · approval mode"
-        self._queued.append(Static(line, classes="item run-line"))
+        self._queued.append(Static(inert_text(line), classes="item run-line"))
 
     def _ev_run_finished(self, ev: RunFinished) -> None:
         label = REASON_LABELS.get(ev.reason, ev.reason.upper())
-        text = Text(f"■ finished: {label}", style="bold red" if ev.reason == "error" else "bold")
+        text = inert_text(f"■ finished: {label}", style="bold red" if ev.reason == "error" else "bold")
         text.append(f" · {ev.messages} messages · {ev.elapsed:.0f} s", style="dim")
         if ev.cost is not None:
             text.append(f" · {cost_label(ev.cost)}", style="dim")
         if ev.agent_tokens:
-            text.append(f"\ntokens: {agent_tokens_text(ev.agent_tokens)}", style="dim")
+            text.append(inert(f"\ntokens: {agent_tokens_text(ev.agent_tokens)}"), style="dim")
         if ev.message:
-            text.append(f"\n{ev.message}", style="red" if ev.reason == "error" else "")
+            text.append("\n" + inert(ev.message), style="red" if ev.reason == "error" else "")
         self._queued.append(Static(text, classes="item run-line finished"))
         for view in self._live_views.values():  # a stopped run may leave a half-streamed message
             if view.final is None:
