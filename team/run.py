@@ -128,6 +128,11 @@ class RunController:
     def isolation(self) -> str:
         return self.session.isolation
 
+    @property
+    def limits_text(self) -> str:
+        """The sandbox's limits and how they are enforced, one line (status bar tooltip)."""
+        return self.session.limits_text
+
     # -- sandbox ---------------------------------------------------------------------
     async def warm_up(self) -> None:
         """Start the sandbox now so the first tool call doesn't wait for it."""

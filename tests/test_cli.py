@@ -132,6 +132,9 @@ def test_demo_run_json_out_dir(whole_runs):
         and events[0]["task"] == TASK
         and events[0]["demo"] is True
     )
+    assert events[0]["limits"].startswith("memory=")  # the sandbox's limits, and how they hold
+    ready = [e for e in events if e["type"] == "sandbox_status" and e["state"] == "ready"]
+    assert all("memory by " in e["limits"] for e in ready)
     finished = [e for e in events if e["type"] == "run_finished"]
     assert len(finished) == 1 and finished[0]["reason"] == "terminate"
     assert events[-1] is finished[0]

@@ -338,7 +338,10 @@ class SbteamApp(App[int]):
         finally:
             self.warming = False
             # A start that failed is shown in red (reason in the tooltip) until a start succeeds.
-            self.status.set(sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation, sandbox_error=failed)
+            self.status.set(
+                sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation, sandbox_error=failed,
+                limits=getattr(ctrl, "limits_text", ""),
+            )
             self._show_state()
         if failed:
             return  # listing files would quietly retry the start; the next run does it in the open
@@ -454,6 +457,7 @@ class SbteamApp(App[int]):
                 model="DEMO" if event.demo else event.model,
                 demo=event.demo,
                 resumed_from=event.resumed_from,
+                limits=event.limits,
             )
         elif isinstance(event, SandboxStatus):
             self.sandbox_starting = event.state == "starting"
@@ -464,7 +468,8 @@ class SbteamApp(App[int]):
                            sandbox_error=one_line(event.detail) or "sandbox error")
                 self.notify(f"Sandbox error: {event.detail}", severity="error", timeout=15)
             else:
-                status.set(sandbox_kind=event.kind, isolation=event.isolation, sandbox_error="")
+                status.set(sandbox_kind=event.kind, isolation=event.isolation, sandbox_error="",
+                           limits=event.limits or status.limits)
         elif isinstance(event, Notice) and event.level != "info":
             self.notify(event.text, severity=event.level, timeout=10)
         elif isinstance(event, RunFinished):

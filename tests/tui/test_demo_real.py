@@ -64,6 +64,7 @@ async def test_demo_run_by_keys(tmp_path: Path, tmux_demo):
         await app.transcript.flush_now()
         assert "finished: TERMINATE" in app.status.plain, app.status.plain
         assert "DEMO" in app.status.plain
+        assert "Sandbox limits: memory=" in str(app.status.tooltip)
         agents = {w.agent for w in app.transcript.items if isinstance(w, MessageView)}
         assert {"Planner", "CodeAgent", "AnalystAgent"} <= agents
         handoffs = [e for e in app.transcript.record if e.type == "handoff"]

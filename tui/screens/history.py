@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static, Tree
+from textual.widgets.data_table import ColumnKey
 
 from team.events import TokenDelta
 from team.history import plural
@@ -35,7 +36,9 @@ from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
 from tui.widgets.status_bar import REASON_LABELS, _tokens, cost_label
 from tui.widgets.transcript import Transcript
 
-TASK_WIDTH = 48
+TASK_WIDTH = 48  # at most; narrower on a narrow screen so Started, Reason and Task all show
+TASK_MIN = 14
+AROUND_TASK = 36  # cells the Started and Reason columns, paddings and the scrollbar take
 INCOMPLETE_MARK = "⚠ record incomplete"
 
 
@@ -97,9 +100,14 @@ def _started(iso: str) -> str:
     return iso.replace("T", " ")[:16] if iso else "?"
 
 
-def _task_line(task: str) -> str:
+def _task_line(task: str, width: int = TASK_WIDTH) -> str:
     line = next((ln.strip() for ln in task.splitlines() if ln.strip()), "")
-    return line if len(line) <= TASK_WIDTH else line[: TASK_WIDTH - 1] + "…"
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def task_width(screen_width: int) -> int:
+    """The Task column's width for a screen this wide (the columns after it may scroll)."""
+    return max(TASK_MIN, min(TASK_WIDTH, screen_width - AROUND_TASK))
 
 
 class HistoryScreen(Screen[None]):
@@ -135,9 +143,11 @@ class HistoryScreen(Screen[None]):
         self.title = "History"
         self.sub_title = "past runs · enter: open read-only"
         table = self.query_one(DataTable)
+        self.task_width = task_width(self.app.size.width)
         table.add_column("Started", key="started")
-        table.add_column("Task", key="task", width=TASK_WIDTH)
-        for label in ("Reason", "Duration", "Files", "Msgs", "Tokens", "Cost", "Run"):
+        table.add_column("Reason", key="reason")
+        table.add_column("Task", key="task", width=self.task_width)
+        for label in ("Duration", "Files", "Msgs", "Tokens", "Cost", "Run"):
             table.add_column(label, key=label.lower())
         search = self.query_one(Input)
         search.cursor_blink = getattr(self.app, "cursor_blink", True)
@@ -155,6 +165,14 @@ class HistoryScreen(Screen[None]):
             self.runs = []
         self.loaded = True
         self.apply_filter(self.query_one(Input).value)
+
+    def on_resize(self) -> None:
+        width = task_width(self.app.size.width)
+        if self.loaded and width != getattr(self, "task_width", width):
+            self.task_width = width
+            table = self.query_one(DataTable)
+            table.columns[ColumnKey("task")].width = width
+            self.apply_filter(self.query_one(Input).value)  # rows again, cut to the new width
 
     @on(Input.Changed, "#history-search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -174,8 +192,8 @@ class HistoryScreen(Screen[None]):
                 reason_cell.append(f" {INCOMPLETE_MARK}", "bold yellow")
             table.add_row(  # str cells are read as markup: escaped, and inert
                 inert_markup(_started(run.started)),
-                inert_markup(_task_line(run.task)),
                 reason_cell,
+                inert_markup(_task_line(run.task, self.task_width)),
                 f"{run.duration:.0f} s",
                 str(len(run.files)),
                 str(run.messages),

@@ -145,6 +145,7 @@ class StatusBar(Static):
         self.sandbox_kind = ""
         self.isolation = "unknown"
         self.sandbox_error = ""  # why the sandbox failed to start ("" = it did not fail)
+        self.limits = ""  # the sandbox's limits and how they are enforced (tooltip)
         self.cost: float | None = None
         self.agent_tokens: dict[str, list[int]] = {}
         self.resumed_from = ""
@@ -227,12 +228,14 @@ class StatusBar(Static):
         lines = []
         if self.sandbox_error:
             lines.append(f"The sandbox failed to start: {self.sandbox_error}\nThe next run tries again.")
+        elif self.limits:
+            lines.append(f"Sandbox limits: {self.limits}")
         tokens = agent_tokens_text(self.agent_tokens).replace(" · ", "\n")
         if tokens:
             lines.append(tokens)
         tip = inert("\n".join(lines)) or None
         if tip != self.tooltip:
-            self.tooltip = tip  # the sandbox failure and per-agent tokens on hover
+            self.tooltip = tip  # the sandbox failure (or its limits) and per-agent tokens on hover
 
     @property
     def plain(self) -> str:
