@@ -20,6 +20,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from .launcher import pid_alive
+
 PREFIX = "sbteam-"
 
 
@@ -57,16 +59,6 @@ def _write(path: str, value: str) -> None:
         fh.write(value)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _reap_stale(parent: str) -> None:
     """Remove empty groups left by an app that was killed (name carries its pid)."""
     with contextlib.suppress(OSError):
@@ -74,7 +66,7 @@ def _reap_stale(parent: str) -> None:
             if not name.startswith(PREFIX):
                 continue
             pid = name[len(PREFIX) :].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                 with contextlib.suppress(OSError):
                     os.rmdir(os.path.join(parent, name))
 

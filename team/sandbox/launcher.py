@@ -344,6 +344,17 @@ def child_setup(parent: int, cgroup_procs: Sequence[str] = ()) -> object:
     return preexec
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists (one of another user counts: it is alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def kill_process(proc: subprocess.Popen[bytes] | None) -> None:
     """SIGKILL a child and its process group (it was started in a new session)."""
     if proc is None or proc.poll() is not None:

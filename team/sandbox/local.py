@@ -107,22 +107,12 @@ class _SandboxedProcess:
 # --- folders --------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _reap_stale_dirs() -> None:
     """Remove sandbox folders whose owning process is gone (it was SIGKILLed)."""
     for path in glob.glob(os.path.join(tempfile.gettempdir(), TMP_PREFIX + "*")):
         name = os.path.basename(path)[len(TMP_PREFIX) :]
         pid_text = name.split("-", 1)[0]
-        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(int(pid_text)):
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not launcher.pid_alive(int(pid_text)):
             shutil.rmtree(path, ignore_errors=True)  # fd-based, never follows links
 
 
