@@ -16,8 +16,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .sandbox.limits import Limits
+
+if TYPE_CHECKING:
+    from .cost import SpendPool
+    from .models_config import ModelsFile
 
 DEFAULT_MODEL = "gpt-4o"
 SECRET_NAME = re.compile(r"(?:_KEY|_TOKEN|_SECRET|_PASSWORD|_PASSWD)$", re.IGNORECASE)  # values to scrub
@@ -74,6 +79,12 @@ class Settings:
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits.default)
     other_secrets: tuple[str, ...] = field(default=(), repr=False)
+    # Models (team/models_config.py): the model file, text tool calls, reply cap, spend cap.
+    models: ModelsFile | None = None
+    text_tools: str = "auto"  # on | off | auto (on for every endpoint but OpenAI's own and Azure)
+    max_tokens: int = 4096  # per reply
+    max_cost: float | None = None  # USD per run (and per batch)
+    spend_pool: SpendPool | None = field(default=None, repr=False, compare=False)  # a batch's shared spend
 
     def __repr__(self) -> str:
         parts = []
@@ -90,8 +101,8 @@ class Settings:
 
     @property
     def is_demo(self) -> bool:
-        """DEMO: asked for, or no key and no custom endpoint to talk to."""
-        return self.demo or (not self.openai_api_key and not self.openai_api_base)
+        """DEMO: asked for, or no key, no custom endpoint and no model file to talk to."""
+        return self.demo or (not self.openai_api_key and not self.openai_api_base and self.models is None)
 
     @property
     def runs_dir(self) -> Path:
@@ -100,7 +111,10 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in the sandbox, transcript or records: the two
         keys, and every `*_KEY`/`*_TOKEN`/`*_SECRET`/`*_PASSWORD` of the environment and `.env`."""
-        return list(dict.fromkeys(s for s in (self.openai_api_key, self.e2b_api_key, *self.other_secrets) if s))
+        model_file = self.models.secrets if self.models is not None else ()
+        return list(
+            dict.fromkeys(s for s in (self.openai_api_key, self.e2b_api_key, *self.other_secrets, *model_file) if s)
+        )
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -195,10 +209,59 @@ class Settings:
         kwargs["prices"] = prices
         problems.extend(price_problems)
 
+        _model_settings(get, merged, kwargs, problems)
+
         kwargs.update(overrides)
         if problems:
             raise ConfigError(problems)
-        return cls(**kwargs)  # type: ignore[arg-type]
+        settings = cls(**kwargs)  # type: ignore[arg-type]
+        from .models_config import budget_problems
+
+        problems.extend(budget_problems(settings))
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+
+def _model_settings(get, merged: Mapping[str, str], kwargs: dict[str, object], problems: list[str]) -> None:
+    """SBTEAM_TEXT_TOOLS, SBTEAM_MAX_TOKENS, SBTEAM_MAX_COST and the model file (SBTEAM_MODELS,
+    else sbteam.yaml / models.yaml here or in the config folder)."""
+    from .models_config import (
+        DEFAULT_MAX_TOKENS,
+        TEXT_TOOLS_MODES,
+        find_models_file,
+        load_models_file,
+    )
+
+    text_tools = (get("SBTEAM_TEXT_TOOLS") or "auto").lower()
+    if text_tools in ("1", "true", "yes"):
+        text_tools = "on"
+    elif text_tools in ("0", "false", "no"):
+        text_tools = "off"
+    if text_tools not in TEXT_TOOLS_MODES:
+        problems.append(f"SBTEAM_TEXT_TOOLS must be 'on', 'off' or 'auto' (got {text_tools!r})")
+        text_tools = "auto"
+    kwargs["text_tools"] = text_tools
+    kwargs["max_tokens"] = _positive(get("SBTEAM_MAX_TOKENS"), "SBTEAM_MAX_TOKENS", DEFAULT_MAX_TOKENS, int, problems)
+    raw_cost = get("SBTEAM_MAX_COST")
+    if raw_cost is not None:
+        try:
+            cost = float(raw_cost.lstrip("$"))
+        except ValueError:
+            cost = math.nan
+        if not math.isfinite(cost) or cost <= 0:
+            problems.append(f"SBTEAM_MAX_COST must be an amount in US dollars greater than 0, e.g. 1.50 (got {raw_cost!r})")
+        else:
+            kwargs["max_cost"] = cost
+    path = find_models_file(get("SBTEAM_MODELS"), env=merged)
+    if path is not None:
+        env_model = bool(kwargs.get("openai_api_key") or kwargs.get("openai_api_base"))
+        models, file_problems = load_models_file(
+            path, merged, text_tools=text_tools, max_tokens=int(kwargs["max_tokens"]),  # type: ignore[call-overload]
+            env_fallback=env_model,
+        )
+        problems.extend(file_problems)
+        kwargs["models"] = models
 
 
 def _positive(raw: str | None, name: str, default, kind, problems: list[str]):

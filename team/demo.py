@@ -514,5 +514,13 @@ class DemoScript:
 
 
 def demo_client(lang: str = "zh", pace: float = 0.0) -> ScriptedChatCompletionClient:
-    """A fresh scripted client for one DEMO run."""
-    return ScriptedChatCompletionClient(DemoScript(lang), pace=pace)
+    """A fresh scripted client for one DEMO run: the seed's example, or, when the user
+    uploaded data (the task describes it), the DEMO with their data (team/demo_data.py)."""
+    from .demo_data import DataDemoScript, carries_data
+
+    example, with_data = DemoScript(lang), DataDemoScript(lang)
+
+    def respond(turn: Turn) -> Reply:
+        return with_data(turn) if carries_data(turn.user_texts()) else example(turn)
+
+    return ScriptedChatCompletionClient(respond, pace=pace)

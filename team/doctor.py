@@ -17,14 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, Settings
-from .model import (
-    MODEL_TOOL_TEXT_ERROR,
-    OPENAI_DEFAULT_BASE,
-    build_model_client,
-    classify_model_error,
-    looks_like_text_tool_call,
-)
+from .model import OPENAI_DEFAULT_BASE, PLACEHOLDER_KEY, classify_model_error
+from .models_config import AZURE, ClientSpec, agent_specs
 from .redact import scrub
+from .text_tools import TEXT_CALL_ID_PREFIX, describe_text_tool_call
 
 if TYPE_CHECKING:
     from .sandbox.base import Sandbox
@@ -81,27 +77,77 @@ def _fix_for(message: str) -> str:
 
 # --------------------------------------------------------------------------- model
 
+MODEL_ROWS = ("model endpoint reachable", "API key accepted", "model calls tools")
+
+
+def _for_spec(message: str, spec: ClientSpec) -> str:
+    """A classified error names the environment variable; a model file's entry names its line."""
+    if not spec.file:
+        return message
+    return (
+        message.replace("OPENAI_API_KEY", f"api_key, {spec.where('api_key')}")
+        .replace("OPENAI_API_BASE", f"base_url, {spec.where('base_url')}")
+        .replace("OPENAI_MODEL", f"model, {spec.where('model')}")
+    )
+
+
+def _spec_fix(message: str, spec: ClientSpec, agents: str) -> str:
+    if not spec.file:
+        return _fix_for(message)
+    return f"fix {agents}'s entry in {spec.where()} (provider, config), then `sbteam-tui doctor` again"
+
 
 async def _model_checks(settings: Settings) -> list[Check]:
-    names = ("model endpoint reachable", "API key accepted", "model calls tools")
+    """Every configured client: reachable, key accepted, tool calling works; a model file's
+    rows name the agents each client serves (one client for all agents: the plain names)."""
     if settings.is_demo:
-        return [Check(name, None, DEMO_DETAIL) for name in names]
+        return [Check(name, None, DEMO_DETAIL) for name in MODEL_ROWS]
+    specs = agent_specs(settings)
+    groups: dict[int, tuple[ClientSpec, list[str]]] = {}
+    for agent, spec in specs.items():
+        groups.setdefault(id(spec), (spec, []))[1].append(agent)
+    labelled = settings.models is not None
+    checks = await asyncio.gather(
+        *(_client_checks(settings, spec, agents, labelled) for spec, agents in groups.values())
+    )
+    return [row for rows in checks for row in rows]
+
+
+async def _client_checks(settings: Settings, spec: ClientSpec, agents: list[str], labelled: bool) -> list[Check]:
+    who = ", ".join(agents)
+    names = tuple(f"{name} ({who})" for name in MODEL_ROWS) if labelled else MODEL_ROWS
+    if not spec.openai_family or spec.provider == AZURE or (spec.base_url is None and not spec.openai_api):
+        # no OpenAI-style GET /models: the tool-call round trip tells all three
+        tools = await _tool_call_check(settings, spec, agents, names[2])
+        if tools.ok is False and "cannot reach" in tools.detail:
+            return [Check(names[0], False, tools.detail, tools.fix), Check(names[1], None, "endpoint not reachable"),
+                    Check(names[2], None, "endpoint not reachable")]
+        if tools.ok is False and ("API key" in tools.detail or "api_key" in tools.detail):
+            return [Check(names[0], True, f"{spec.short_provider} answered"), Check(names[1], False, tools.detail, tools.fix),
+                    Check(names[2], None, "API key rejected")]
+        return [
+            Check(names[0], True, f"{spec.short_provider} answered"),
+            Check(names[1], True, "accepted (the round trip below used it)" if spec.key_from else "no key needed"),
+            tools,
+        ]
     import httpx
 
     secrets = settings.secrets()
-    base = (settings.openai_api_base or OPENAI_DEFAULT_BASE).rstrip("/")
-    headers = (
-        {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
-    )
+    base = (spec.base_url or OPENAI_DEFAULT_BASE).rstrip("/")
+    key = spec.config.get("api_key")
+    headers = {"Authorization": f"Bearer {key}"} if key and key != PLACEHOLDER_KEY else {}
     try:
         async with httpx.AsyncClient(timeout=ENDPOINT_TIMEOUT) as http:
             response = await http.get(f"{base}/models", headers=headers)
     except httpx.HTTPError as exc:
-        message = classify_model_error(exc, settings)
+        message = classify_model_error(exc, secrets=secrets, base_url=base, model=spec.model)
         if "OPENAI_API_BASE" not in message:  # a TLS or protocol failure: keep the cause
             message = f"cannot reach the model endpoint {base}: {scrub(str(exc) or type(exc).__name__, secrets)}"
+        fix = (
+            _spec_fix(message, spec, who) if spec.file else "start the model server, or correct OPENAI_API_BASE"
+        )
         return [
-            Check(names[0], False, message, "start the model server, or correct OPENAI_API_BASE"),
+            Check(names[0], False, _for_spec(message, spec), fix),
             Check(names[1], None, "endpoint not reachable"),
             Check(names[2], None, "endpoint not reachable"),
         ]
@@ -109,28 +155,26 @@ async def _model_checks(settings: Settings) -> list[Check]:
     reach = Check(names[0], True, f"{base} answered (HTTP {response.status_code})")
     status = response.status_code
     if status in (401, 403):
-        return [
-            reach,
-            Check(
-                names[1],
-                False,
-                f"the endpoint rejected the API key (HTTP {status})",
-                "check OPENAI_API_KEY",
-            ),
-            Check(names[2], None, "API key rejected"),
-        ]
+        message = _for_spec(f"the endpoint rejected the API key (HTTP {status})", spec)
+        fix = _spec_fix("OPENAI_API_KEY", spec, who) if spec.file else "check OPENAI_API_KEY"
+        return [reach, Check(names[1], False, message, fix), Check(names[2], None, "API key rejected")]
     if status == 200:
-        detail = "accepted" if settings.openai_api_key else "no key needed (local server)"
+        detail = "accepted" if headers else "no key needed (local server)"
+        key_row = Check(names[1], True, detail)
         listed = _model_ids(response)
-        if listed and settings.openai_model not in listed:
-            shown = ", ".join(sorted(listed)[:5]) + (" …" if len(listed) > 5 else "")
-            detail += f"; '{settings.openai_model}' is not among the listed models ({shown})"
-        key = Check(names[1], True, detail)
+        if listed and spec.model not in listed:
+            shown = ", ".join(sorted(listed)[:8]) + (" …" if len(listed) > 8 else "")
+            where = f"model, {spec.where('model')}" if spec.file else "OPENAI_MODEL"
+            key_row = Check(
+                names[1],
+                True,
+                f"{detail}; but '{spec.model}' is not among the endpoint's models: {shown}",
+                f"set {where} to one of the listed models (a server may still answer under another name)",
+                warn=True,
+            )
     else:
-        key = Check(
-            names[1], None, f"GET /models answered HTTP {status}; the round trip below decides"
-        )
-    return [reach, key, await _tool_call_check(settings, names[2])]
+        key_row = Check(names[1], None, f"GET /models answered HTTP {status}; the round trip below decides")
+    return [reach, key_row, await _tool_call_check(settings, spec, agents, names[2])]
 
 
 def _model_ids(response: Any) -> set[str]:
@@ -142,16 +186,24 @@ def _model_ids(response: Any) -> set[str]:
         return set()
 
 
-async def _tool_call_check(settings: Settings, name: str) -> Check:
-    """One real request with one tool: the team cannot work unless the model calls tools."""
+async def _tool_call_check(settings: Settings, spec: ClientSpec, agents: list[str], name: str) -> Check:
+    """One real request with one tool, through the same client wrapper a run uses (so a call
+    written as text is parsed when text tool calls are on): the team needs tool calls."""
     from autogen_core import FunctionCall
     from autogen_core.models import SystemMessage, UserMessage
 
-    fix = "choose a model with function/tool calling (OPENAI_MODEL)"
+    from .model import SbteamClient
+    from .models_config import ModelConfigError, load_client
+
+    who = ", ".join(agents)
+    quiet = settings.with_(model_retries=0)
+    fix = _spec_fix("OPENAI_MODEL", spec, who) if spec.file else "choose a model with function/tool calling (OPENAI_MODEL)"
     try:
-        client = build_model_client(settings.with_(model_retries=0))
-    except ValueError as exc:
+        inner = load_client(spec, quiet, serves=who)
+    except (ModelConfigError, ValueError) as exc:
         return Check(name, False, scrub(str(exc), settings.secrets()), fix)
+    client = SbteamClient(inner, agent=agents[0], model=spec.model, text_tools=spec.text_tools_on,
+                          max_tokens=min(spec.max_tokens, 256))
     messages = [
         SystemMessage(content="You are a health check. Use the tools you are given."),
         UserMessage(content="Call the ping tool now.", source="user"),
@@ -164,22 +216,29 @@ async def _tool_call_check(settings: Settings, name: str) -> Check:
                 timeout=settings.model_timeout + 5,
             )
     except Exception as exc:  # every failure becomes a row, never a traceback
-        message = classify_model_error(exc, settings)
-        return Check(name, False, message, _fix_for(message))
+        message = classify_model_error(exc, secrets=settings.secrets(), base_url=spec.base_url, model=spec.model)
+        fix_for = _spec_fix(message, spec, who) if spec.file else _fix_for(message)
+        return Check(name, False, _for_spec(message, spec), fix_for)
     finally:
         await client.close()
     content = result.content
     if isinstance(content, list) and content and all(isinstance(c, FunctionCall) for c in content):
         called = ", ".join(c.name for c in content)
-        return Check(name, True, f"'{settings.openai_model}' called {called}")
+        how = " (parsed from text: text tool calls are on)" if content[0].id.startswith(TEXT_CALL_ID_PREFIX) else ""
+        return Check(name, True, f"'{spec.model}' called {called}{how}")
     text = content if isinstance(content, str) else str(content)
-    if looks_like_text_tool_call(text, ["ping"]):
-        return Check(name, False, MODEL_TOOL_TEXT_ERROR, fix)
+    variable = f"model, {spec.where('model')}" if spec.file else "OPENAI_MODEL"
+    line = describe_text_tool_call(
+        text, {"ping": PING_TOOL["parameters"]}, text_tools=spec.text_tools_on, model=spec.model,
+        agent=who if spec.file else "", variable=variable,
+    )
+    if line:
+        return Check(name, False, line, "" if spec.text_tools_on else "set SBTEAM_TEXT_TOOLS=on, or " + fix)
     said = " ".join(text.split())[:80] or "an empty answer"
     return Check(
         name,
         False,
-        f"'{settings.openai_model}' answered text instead of calling the tool: {said!r}",
+        f"'{spec.model}' answered text instead of calling the tool: {said!r}",
         fix,
     )
 
@@ -376,11 +435,15 @@ async def run_checks(
         return rows + [Check(name, None, "settings invalid") for name in rest]
 
     where = settings.openai_api_base or OPENAI_DEFAULT_BASE
-    summary = (
-        f"model '{settings.openai_model}' at {where}; sandbox {settings.sandbox}"
-        if not settings.is_demo
-        else f"DEMO mode; sandbox {settings.sandbox}"
-    )
+    if settings.is_demo:
+        summary = f"DEMO mode; sandbox {settings.sandbox}"
+    elif settings.models is not None:
+        models = "; ".join(f"{agent} '{spec.model}' ({spec.short_provider})" for agent, spec in agent_specs(settings).items())
+        summary = f"models from {settings.models.path}: {models}; sandbox {settings.sandbox}"
+    else:
+        summary = f"model '{settings.openai_model}' at {where}; sandbox {settings.sandbox}"
+    if settings.max_cost is not None:
+        summary += f"; spend cap ${settings.max_cost:g} per run"
     model_rows, sandbox_rows = await asyncio.gather(
         _model_checks(settings), _sandbox_checks(settings, sandbox_factory, e2b_status)
     )

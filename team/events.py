@@ -40,7 +40,7 @@ def has_raw_bytes(text: str) -> bool:
     return bool(_SURROGATE.search(text))
 
 
-FinishReason = Literal["terminate", "max_messages", "timeout", "stopped", "error", "loop"]
+FinishReason = Literal["terminate", "max_messages", "timeout", "stopped", "error", "loop", "budget", "degenerate"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +49,7 @@ class Event:
     run_id: str = ""
     seq: int = 0
     ts: float = 0.0
+    turn: int = 1  # which turn of the conversation (a follow-up question is turn 2, …)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"type": self.type}
@@ -168,6 +169,9 @@ class Progress(Event):
     tokens_out: int = 0
     cost: float | None = None  # USD, None when the model's price is unknown
     agent_tokens: dict[str, list[int]] = field(default_factory=dict)  # agent -> [in, out]
+    # messages and elapsed are this turn's (the limits are per turn); these, the whole conversation's
+    conversation_messages: int = 0
+    conversation_elapsed: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +203,15 @@ class Notice(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataUploaded(Event):
+    """Files of the user's copied into the sandbox (under /home/user/data/)."""
+
+    type: ClassVar[str] = "data_uploaded"
+    files: list[dict[str, Any]] = field(default_factory=list)  # {"path", "size", "sha256"}
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
     reason: FinishReason
@@ -227,6 +240,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Notice,
         ApprovalRequested,
         ApprovalDecided,
+        DataUploaded,
         RunFinished,
     )
 }

@@ -180,6 +180,19 @@ def _step_line(number: int, step: _Step) -> str:
     return f"{number}. {mark} {call.agent} · `{call.name}` {what}{note}".rstrip()
 
 
+def _turn_starts(events: list[ev.Event]) -> list[ev.RunStarted]:
+    """The turns' starts when the record is a conversation of several turns, else []."""
+    starts = [e for e in events if isinstance(e, ev.RunStarted)]
+    return starts if any(e.turn > 1 for e in starts) else []
+
+
+def _turn_title(start: ev.RunStarted) -> str:
+    question = " ".join(start.task.split())
+    if len(question) > 120:
+        question = question[:119] + "…"
+    return f"Turn {start.turn}: {question}"
+
+
 def to_markdown(runs_dir: Path, run_id: str, out_path: Path) -> str:
     """The transcript as Markdown: every step listed, then messages, tool calls with code,
     outputs, approvals and image links; inert (team/sanitize.py), unlike the notebook,
@@ -204,10 +217,15 @@ def to_markdown(runs_dir: Path, run_id: str, out_path: Path) -> str:
         lines += ["## Steps", ""]
         lines += [_step_line(n, step) for n, step in enumerate(steps.values(), 1)]
         lines += [""]
-    lines += ["## Transcript", ""]
+    turns = _turn_starts(events)
+    if not turns:
+        lines += ["## Transcript", ""]
     speaker = ""
     for event in events:
-        if isinstance(event, ev.Message):
+        if isinstance(event, ev.RunStarted) and turns:
+            speaker = ""
+            lines += [f"## {_turn_title(event)}", ""]
+        elif isinstance(event, ev.Message):
             if event.agent != speaker:
                 speaker = event.agent
                 lines += [f"### {speaker}", ""]
@@ -458,10 +476,16 @@ def to_notebook(runs_dir: Path, run_id: str) -> dict[str, Any]:
     nb.note("\n".join(header))
     nb.flush()
     user_seen = False
+    turns = _turn_starts(events)
     for event in events:
-        if isinstance(event, ev.Message):
+        if isinstance(event, ev.RunStarted) and turns:
+            nb.flush()
+            nb.note(f"## {_turn_title(event)}")
+            nb.flush()
+            task, user_seen = event.task.strip(), False
+        elif isinstance(event, ev.Message):
             if event.agent == "user" and not user_seen and event.text.strip() == task:
-                user_seen = True  # the task, already in the title cell
+                user_seen = True  # the task, already in the title cell (or the turn's heading)
                 continue
             nb.note(f"**{event.agent}:**\n\n{event.text.strip()}")
         elif isinstance(event, ev.Handoff):

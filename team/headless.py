@@ -175,6 +175,34 @@ class TerminalApprover:
 CLOSED_REASON = "input closed"
 
 
+def _newest_run(settings: Settings) -> str:
+    """The id of the newest recorded run (what `run --continue` without an id follows up)."""
+    from .history import list_runs
+
+    runs = list_runs(settings.runs_dir)
+    if not runs:
+        raise ValueError(f"no runs in {settings.runs_dir} to continue")
+    return runs[0].run_id
+
+
+def _upload_progress() -> Callable[[int, int], None] | None:
+    """A one-line progress display on stderr for uploads over 50 MB (when it is a terminal)."""
+    if not sys.stderr.isatty():
+        return None
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        if total < 50 << 20:
+            return
+        percent = done * 100 // max(total, 1)
+        if percent != shown[0]:
+            shown[0] = percent
+            end = "\n" if done >= total else ""
+            print(f"\r📥 uploading {done >> 20:,} / {total >> 20:,} MB ({percent}%)", end=end, file=sys.stderr, flush=True)
+
+    return progress
+
+
 def exit_code(reason: str | None) -> int:
     return 0 if reason == "terminate" else 1
 
@@ -188,8 +216,16 @@ async def run_headless(
     stdout: TextIO | None = None,
     approve: bool = False,
     resume: str | None = None,
+    data: list[str] | None = None,
+    consent: bool = False,
+    continue_run: str | None = None,
 ) -> int:
-    """Run one task to its end; returns the process exit code."""
+    """Run one task (or one follow-up turn) to its end; returns the process exit code.
+
+    `data`: host files/folders/globs uploaded into /home/user/data/ before the team
+    starts (`consent` allows more than 500 MB). `continue_run`: a run id ("" for the
+    newest run) whose conversation `task` follows up on, in the same run folder.
+    """
     stdout = stdout or sys.stdout
     if not task.strip():
         print("sbteam-tui: the task is empty", file=sys.stderr)
@@ -234,7 +270,23 @@ async def run_headless(
         except Exception as exc:
             print(inert(f"sbteam-tui: the sandbox did not start: {exc}"), file=sys.stderr)
             return 1
-        if resume:
+        if data:
+            from .uploads import UploadError
+
+            try:
+                done = await controller.add_data(data, consent=consent, progress=_upload_progress())
+            except UploadError as exc:
+                print(inert(f"sbteam-tui: cannot upload: {exc}{'' if 'confirm' not in str(exc) else ' (pass --yes)'}"), file=sys.stderr)
+                return 2
+            print(inert(f"📥 {len(done)} file(s) uploaded to /home/user/data/"), file=sys.stderr)
+        if continue_run is not None:
+            try:
+                run_id = continue_run or _newest_run(settings)
+                await controller.continue_run(run_id, task)
+            except (ValueError, OSError) as exc:
+                print(inert(f"sbteam-tui: cannot continue: {exc}"), file=sys.stderr)
+                return 2
+        elif resume:
             try:
                 await controller.resume(resume, task)
             except (ValueError, OSError) as exc:
@@ -253,7 +305,10 @@ async def run_headless(
                 reason = event.reason
         if out_dir is not None:
             report = await controller.session.download_all(Path(out_dir))
-            print(inert(f"📁 {len(report.saved)} file(s) saved to {out_dir}"), file=sys.stderr)
+            if report.saved:
+                print(inert(f"📁 {len(report.saved)} file(s) saved to {out_dir}"), file=sys.stderr)
+            else:
+                print(inert(f"📁 the sandbox had no files: nothing written to {out_dir}"), file=sys.stderr)
             if report.summary():
                 print(inert(f"⚠ {report.summary()}"), file=sys.stderr)  # names of skipped files
             # --out asks for the results: a copy or a record that a failure left incomplete fails the run

@@ -2,7 +2,8 @@
 
 Everything comes from the records a run wrote (events.jsonl, run.json,
 files/), so history works for runs of crashed apps too: a run without a
-RunFinished is shown as "interrupted". A record that lacks something (a full
+RunFinished is shown as "interrupted", or "running" while a live process still
+writes it (`records.in_progress`). A record that lacks something (a full
 disk, an I/O error: see `records.record_problems`) has `incomplete` set to what
 it lacks, in one line; the UI marks such runs.
 """
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .events import Event, event_from_dict
-from .records import load_team_state, read_events, record_problems, run_dir
+from .records import in_progress, load_team_state, read_events, record_problems, run_dir
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class RunSummary:
     resumable: bool
     path: Path
     incomplete: str = ""  # what the record lacks, one line ("" when it is whole)
+    turns: int = 1  # questions in the conversation (follow-ups add turns)
 
     def matches(self, text: str) -> bool:
         needle = text.lower().strip()
@@ -65,12 +67,22 @@ def summarize(run_dir: Path) -> RunSummary | None:
         except (OSError, ValueError):
             meta = {}
     files = saved_files(run_dir / "files")
-    duration = float(end.get("elapsed", 0.0)) if end else float(events[-1].get("ts", 0.0))
+    finishes = [e for e in events if e.get("type") == "run_finished"]
+    turns = max([int(e.get("turn", 1)) for e in events] or [1])
+    if finishes:  # the whole conversation: every turn's time, messages and tokens
+        duration = sum(float(e.get("elapsed", 0.0)) for e in finishes)
+        if turns > 1 and end is not None:
+            end = {**end, **{k: sum(int(e.get(k, 0) or 0) for e in finishes) for k in ("messages", "tokens_in", "tokens_out")}}
+            costs = [e.get("cost") for e in finishes]
+            end["cost"] = None if any(c is None for c in costs) else sum(costs)
+    else:
+        duration = float(events[-1].get("ts", 0.0))
+    running = in_progress(run_dir)  # a live process is writing it (a follow-up turn, too)
     return RunSummary(
         run_id=run_dir.name,
         task=str(start.get("task", meta.get("task", ""))),
         started=_started(meta, run_dir.name, duration),
-        reason=str(end.get("reason")) if end else "interrupted",
+        reason="running" if running else str(end.get("reason")) if end else "interrupted",
         duration=duration,
         files=files,
         messages=int(end.get("messages", 0)) if end else 0,
@@ -81,6 +93,7 @@ def summarize(run_dir: Path) -> RunSummary | None:
         resumable=(run_dir / "state.json").is_file(),
         path=run_dir,
         incomplete="; ".join(record_problems(run_dir)),
+        turns=turns,
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Se
 from typing import TYPE_CHECKING, Any
 
 from .redact import scrub
+from .text_tools import looks_like_text_tool_call  # noqa: F401  (callers import it from here)
 
 if TYPE_CHECKING:
     from autogen_core.models import ChatCompletionClient
@@ -29,9 +30,30 @@ OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 #: the openai SDK refuses to build a client without some key.
 PLACEHOLDER_KEY = "not-needed"
 
+#: The generic line (the run and `doctor` say more: what arrived, see team/text_tools.py).
 MODEL_TOOL_TEXT_ERROR = (
-    "the model wrote a tool call as plain text instead of calling the tool — "
-    "choose a model with function/tool calling (OPENAI_MODEL)"
+    "the model wrote a tool call as plain text instead of calling the tool — set SBTEAM_TEXT_TOOLS=on "
+    "to turn such calls into real ones, or choose a model whose server returns tool_calls (OPENAI_MODEL)"
+)
+
+#: Sent after a request that would end with the agent's own text (the same agent speaks again in
+#: a Swarm when it neither handed off nor called a tool). OpenAI accepts trailing assistant
+#: messages; llama.cpp reads one as a prefill to continue and refuses two ("Cannot have 2 or
+#: more assistant messages at the end of the list"), so other endpoints get this turn instead.
+YOUR_TURN_NOTE = "It is your turn again. Continue the task with one of your tools: {tools}. {then}"
+YOUR_TURN_BACK = "When you are done, or cannot go on, hand the task back with transfer_to_planner."
+YOUR_TURN_END = "When everything is done, answer TERMINATE."
+
+
+def your_turn_note(tool_names: Sequence[str]) -> str:
+    """`YOUR_TURN_NOTE` for an agent offered `tool_names`."""
+    names = [n for n in tool_names if n]
+    then = YOUR_TURN_BACK if "transfer_to_planner" in names else YOUR_TURN_END
+    return YOUR_TURN_NOTE.format(tools=", ".join(names) or "none", then=then)
+
+#: What a model whose reply ran away is told on its next call (once; the second time ends the run).
+DEGENERATE_NOTE = (
+    "Your previous reply repeated itself and was cut. Do not repeat text: call a tool or give a short answer."
 )
 
 EMPTY_STREAM_ERROR = (
@@ -59,6 +81,115 @@ def unknown_model_info() -> dict[str, Any]:
     )
 
 
+def _extra_args(tools: Sequence[Any], extra: Mapping[str, Any]) -> Mapping[str, Any]:
+    if tools and "parallel_tool_calls" not in extra:
+        return {**extra, "parallel_tool_calls": False}
+    return extra
+
+
+class _RequestShaping:
+    """Mixed into AutoGen's OpenAI and Azure OpenAI clients (see `_client_class`)."""
+
+    async def _create_stream_chunks(
+        self,
+        tool_params: list[Any],
+        oai_messages: list[Any],
+        create_args: dict[str, Any],
+        cancellation_token: Any,
+    ) -> AsyncGenerator[Any, None]:
+        """AutoGen's own, plus: argument deltas merged, and the HTTP response closed when
+        the stream is left early (a cut reply, a stop), so the server stops generating at
+        once instead of when the response is garbage-collected."""
+        import asyncio
+
+        from openai import NOT_GIVEN
+
+        stream_future = asyncio.ensure_future(
+            self._client.chat.completions.create(  # type: ignore[attr-defined]
+                messages=oai_messages,
+                stream=True,
+                tools=tool_params if len(tool_params) > 0 else NOT_GIVEN,
+                **create_args,
+            )
+        )
+        if cancellation_token is not None:
+            cancellation_token.link_future(stream_future)
+        stream = await stream_future
+
+        async def chunks() -> AsyncGenerator[Any, None]:
+            while True:
+                chunk_future = asyncio.ensure_future(anext(stream))
+                if cancellation_token is not None:
+                    cancellation_token.link_future(chunk_future)
+                try:
+                    chunk = await chunk_future
+                except StopAsyncIteration:
+                    return
+                yield chunk
+
+        source = chunks()
+        try:
+            async for chunk in merge_argument_deltas(source):
+                yield chunk
+        finally:
+            await source.aclose()
+            try:
+                await stream.close()
+            except Exception:
+                pass  # the connection is gone already
+
+    async def create(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Any] = (),
+        extra_create_args: Mapping[str, Any] = {},
+        **kw: Any,
+    ) -> Any:
+        return await super().create(  # type: ignore[misc]
+            messages,
+            tools=list(tools),
+            extra_create_args=_extra_args(tools, extra_create_args),
+            **kw,
+        )
+
+    async def create_stream(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Any] = (),
+        extra_create_args: Mapping[str, Any] = {},
+        include_usage: bool | None = None,
+        **kw: Any,
+    ) -> AsyncGenerator[Any, None]:
+        if include_usage is None and "stream_options" not in extra_create_args:
+            include_usage = True
+        inner = super().create_stream(  # type: ignore[misc]
+            messages,
+            tools=list(tools),
+            extra_create_args=_extra_args(tools, extra_create_args),
+            include_usage=include_usage,
+            **kw,
+        )
+        got_text = False
+        try:
+            async for item in inner:
+                if isinstance(item, str):
+                    got_text = got_text or bool(item)
+                elif (
+                    not got_text
+                    and getattr(item, "finish_reason", None) == "unknown"
+                    and not getattr(item, "content", None)
+                ):
+                    # Nothing parseable arrived (an HTML page or broken JSON instead
+                    # of server-sent events); without this the team would carry on
+                    # with empty answers until a limit ends the run.
+                    raise ValueError(EMPTY_STREAM_ERROR)
+                yield item
+        finally:
+            await inner.aclose()  # an abandoned stream must not leave the HTTP response open
+
+
 @functools.cache
 def _client_class() -> type:
     """`OpenAIChatCompletionClient` that shapes each request the way the API accepts it.
@@ -77,76 +208,50 @@ def _client_class() -> type:
       autogen-ext version is pinned below 0.8 and tests/test_model.py checks it).
 
     Built on first use so the heavy import stays out of module import time; only
-    public `create`/`create_stream` parameters are touched.
+    public `create`/`create_stream` parameters are touched. A model file's OpenAI
+    entries load as this class (`team.model.SbteamOpenAIClient`), Azure ones as
+    `SbteamAzureOpenAIClient`, through `ChatCompletionClient.load_component`.
     """
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-    def extra_args(tools: Sequence[Any], extra: Mapping[str, Any]) -> Mapping[str, Any]:
-        if tools and "parallel_tool_calls" not in extra:
-            return {**extra, "parallel_tool_calls": False}
-        return extra
+    class SbteamOpenAIClient(_RequestShaping, OpenAIChatCompletionClient):  # type: ignore[misc,valid-type]
+        pass
 
-    class SbteamOpenAIClient(OpenAIChatCompletionClient):  # type: ignore[misc,valid-type]
-        async def _create_stream_chunks(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
-            inner = super()._create_stream_chunks(*args, **kwargs)
-            try:
-                async for chunk in merge_argument_deltas(inner):
-                    yield chunk
-            finally:
-                await inner.aclose()
-
-        async def create(  # type: ignore[override]
-            self,
-            messages: Sequence[Any],
-            *,
-            tools: Sequence[Any] = (),
-            extra_create_args: Mapping[str, Any] = {},
-            **kw: Any,
-        ) -> Any:
-            return await super().create(
-                messages,
-                tools=list(tools),
-                extra_create_args=extra_args(tools, extra_create_args),
-                **kw,
-            )
-
-        async def create_stream(  # type: ignore[override]
-            self,
-            messages: Sequence[Any],
-            *,
-            tools: Sequence[Any] = (),
-            extra_create_args: Mapping[str, Any] = {},
-            include_usage: bool | None = None,
-            **kw: Any,
-        ) -> AsyncGenerator[Any, None]:
-            if include_usage is None and "stream_options" not in extra_create_args:
-                include_usage = True
-            inner = super().create_stream(
-                messages,
-                tools=list(tools),
-                extra_create_args=extra_args(tools, extra_create_args),
-                include_usage=include_usage,
-                **kw,
-            )
-            got_text = False
-            try:
-                async for item in inner:
-                    if isinstance(item, str):
-                        got_text = got_text or bool(item)
-                    elif (
-                        not got_text
-                        and getattr(item, "finish_reason", None) == "unknown"
-                        and not getattr(item, "content", None)
-                    ):
-                        # Nothing parseable arrived (an HTML page or broken JSON instead
-                        # of server-sent events); without this the team would carry on
-                        # with empty answers until a limit ends the run.
-                        raise ValueError(EMPTY_STREAM_ERROR)
-                    yield item
-            finally:
-                await inner.aclose()  # an abandoned stream must not leave the HTTP response open
-
+    SbteamOpenAIClient.__module__ = __name__
     return SbteamOpenAIClient
+
+
+@functools.cache
+def _azure_client_class() -> type:
+    """`AzureOpenAIChatCompletionClient` with the same request shaping as `_client_class`."""
+    from autogen_ext.models.openai import AzureOpenAIChatCompletionClient
+
+    class SbteamAzureOpenAIClient(_RequestShaping, AzureOpenAIChatCompletionClient):  # type: ignore[misc,valid-type]
+        @classmethod
+        def _from_config(cls, config: Any) -> Any:
+            """AutoGen's, except that a key-based config does not need the azure packages
+            (they are imported only for an `azure_ad_token_provider`)."""
+            if getattr(config, "azure_ad_token_provider", None) is not None:
+                return super()._from_config(config)
+            copied = config.model_copy().model_dump(exclude_none=True)
+            key = getattr(config, "api_key", None)
+            if key is not None and hasattr(key, "get_secret_value"):
+                copied["api_key"] = key.get_secret_value()
+            return cls(**copied)
+
+    SbteamAzureOpenAIClient.__module__ = __name__
+    return SbteamAzureOpenAIClient
+
+
+def __getattr__(name: str) -> Any:
+    """The client classes by name, built on first use (`load_component` imports them by path)."""
+    if name == "SbteamOpenAIClient":
+        return _client_class()
+    if name == "SbteamAzureOpenAIClient":
+        return _azure_client_class()
+    if name == "SbteamClient":
+        return _wrapper_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 MERGE_ARGUMENTS = 1 << 18  # characters of tool-call arguments merged into one delta at most
@@ -296,6 +401,10 @@ def classify_model_error(
     where the type is lost). Never returns a secret: `secrets` defaults to
     `settings.secrets()`.
     """
+    from .models_config import ModelConfigError
+
+    if isinstance(error, ModelConfigError):  # already one line naming the file, line and agent
+        return scrub(str(error), list(secrets or (settings.secrets() if settings is not None else ())))
     if settings is not None:
         base_url = base_url or settings.openai_api_base
         model = model or settings.openai_model
@@ -390,80 +499,488 @@ def classify_model_error(
     return scrub(line, secret_list)
 
 
-# --------------------------------------------------------------------------- tool calls as text
-
-_MARKERS = (
-    "<tool_call>",
-    "<|tool_call|>",
-    "<|python_tag|>",
-    "[tool_calls]",
-    "<function_call>",
-    "<function=",
-    "<|action_start|>",
-)
-_FENCE = re.compile(r"```[ \t]*(json|tool_call|tool|javascript|js|)[ \t]*\n(.*?)```", re.S | re.I)
-_ARG_KEYS = ("arguments", "parameters", "args", "input", "tool_input")
-_IDENT = re.compile(r"^[A-Za-z_][\w.\-]*$")
+# --------------------------------------------------------------------------- runaway replies
 
 
-def _tool_like(obj: Any, names: set[str]) -> bool:
-    if isinstance(obj, list):
-        return bool(obj) and all(_tool_like(o, names) for o in obj)
-    if not isinstance(obj, dict):
-        return False
-    if isinstance(obj.get("function"), dict):
-        return _tool_like(obj["function"], names)
-    if isinstance(obj.get("tool_calls"), list):
-        return _tool_like(obj["tool_calls"], names)
-    name = obj.get("name", obj.get("tool", obj.get("tool_name")))
-    if not isinstance(name, str) or not _IDENT.match(name):
-        return False
-    has_args = any(k in obj for k in _ARG_KEYS)
-    if has_args and len(obj) <= 4:
-        return True
-    # {"name": "run_code"} alone, or with call-ish keys only
-    return name in names and set(obj) <= {"name", "tool", "tool_name", "id", "type", *_ARG_KEYS}
+class DegenerateReply(Exception):
+    """A second reply of the run repeated itself; the run ends with reason `degenerate`."""
 
 
-def _json_tool_like(candidate: str, names: set[str]) -> bool:
-    candidate = candidate.strip()
-    if not candidate or candidate[0] not in "{[":
-        return False
-    try:
-        obj, end = json.JSONDecoder().raw_decode(candidate)
-    except ValueError:
-        return False
-    return candidate[end:].strip() == "" and _tool_like(obj, names)
+def run_end_of(error: BaseException | str) -> tuple[str, str] | None:
+    """(reason, message) when a model client ended the run on purpose (`budget`,
+    `degenerate`), also from the text AutoGen relays (`RuntimeError("BudgetExceeded: …")`)."""
+    from .cost import BudgetExceeded
+
+    reasons = ((BudgetExceeded, "budget"), (DegenerateReply, "degenerate"))
+    if isinstance(error, BaseException):
+        for cls, reason in reasons:
+            if isinstance(error, cls):
+                return reason, str(error)
+    for line in _error_text(error).splitlines():
+        for cls, reason in reasons:
+            marker = f"{cls.__name__}: "
+            at = line.find(marker)
+            if at >= 0 and (at == 0 or line[at - 1] in " :("):
+                return reason, line[at + len(marker) :].strip()
+    return None
 
 
-def looks_like_text_tool_call(text: str | None, tool_names: Iterable[str] = ()) -> bool:
-    """True when a model *wrote* a tool call instead of making one.
+class RepetitionDetector:
+    """Notices a reply that repeats one piece of text over and over.
 
-    Models without (working) tool calling do this: the answer is
-    `{"name": "run_code", "arguments": …}`, a `<tool_call>` block, a fenced JSON
-    call, or starts with `run_code(`/`transfer_to_x(`. Prose that merely mentions
-    a tool, and ordinary JSON data, do not count.
+    Fed the streamed text chunk by chunk (a chunk is about a token). Every `EVERY`
+    chunks it asks whether the text of the last `WINDOW` chunks is periodic with a
+    period that fits at least three times (one phrase, one line, a number list), and
+    every fourth time whether the last `LONG_WINDOW` chunks repeat a longer block
+    twice. Exact repetition is what a runaway small model produces; prose, code and
+    data do not repeat exactly for a hundred and fifty tokens.
     """
-    if not text:
+
+    WINDOW = 150
+    LONG_WINDOW = 600
+    EVERY = 8
+    MAX_PERIOD = 2000  # characters
+    TAIL = 16_000
+
+    def __init__(self) -> None:
+        self.tail = ""
+        self._lens: list[int] = []
+        self.count = 0
+        self.period = 0
+
+    def feed(self, chunk: str) -> bool:
+        if not chunk:
+            return False
+        self.count += 1
+        self.tail += chunk
+        if len(self.tail) > 2 * self.TAIL:
+            self.tail = self.tail[-self.TAIL :]
+        self._lens.append(len(chunk))
+        if len(self._lens) > 2 * self.LONG_WINDOW:
+            del self._lens[: -self.LONG_WINDOW]
+        if self.count < self.WINDOW or self.count % self.EVERY:
+            return False
+        if self._periodic(sum(self._lens[-self.WINDOW :]), 3):
+            return True
+        if self.count >= self.LONG_WINDOW and self.count % (4 * self.EVERY) == 0:
+            return self._periodic(sum(self._lens[-self.LONG_WINDOW :]), 2)
         return False
-    names = {n for n in tool_names if n}
-    stripped = text.strip()
-    lowered = stripped.lower()
-    if any(m in lowered for m in _MARKERS):
-        return True
-    if _json_tool_like(stripped, names):
-        return True
-    for match in _FENCE.finditer(stripped):
-        if _json_tool_like(match.group(2), names):
-            return True
-    # JSON call after a short preamble: "Sure, calling it now:\n{...}"
-    for match in re.finditer(r"(?m)^[ \t]*[{\[]", stripped):
-        if _json_tool_like(stripped[match.start() :], names):
-            return True
-    # Python-call or ReAct style at the start of the answer (or of its first fence).
-    body = re.sub(r"^```[\w-]*[ \t]*\n", "", stripped)
-    call_names = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    head = rf"(?:functions\.)?(?:transfer_to_\w+{'|' + call_names if call_names else ''})"
-    if re.match(rf"{head}\s*\(", body):
-        return True
-    return bool(call_names and re.match(rf"(?i)action:\s*(?:{call_names})\b", body))
+
+    def _periodic(self, span: int, copies: int) -> bool:
+        tail = self.tail
+        span = min(span, len(tail))
+        if span < 2 * copies:
+            return False
+        end = tail[-span:]
+        last = tail[-1]
+        for period in range(1, min(self.MAX_PERIOD, span // copies) + 1):
+            if len(tail) < span + period or tail[-1 - period] != last:
+                continue
+            if tail[-span - period : -period] == end:
+                self.period = period
+                return True
+        return False
+
+
+def loop_start(text: str, period: int) -> int:
+    """Where the repetition at the end of `text` (with `period`) begins."""
+    i = len(text) - period - 1
+    while i >= 0 and text[i] == text[i + period]:
+        i -= 1
+    return i + 1
+
+
+# --------------------------------------------------------------------------- the client each agent gets
+
+MAX_CORRECTIONS = 2  # written calls that cannot be used are sent back this often per request
+CUT_DEGENERATE = " … [cut: the reply repeated itself]"
+CUT_LENGTH = " … [cut: the reply reached max_tokens]"
+_COMPLETION_TOKEN_MODELS = ("o1", "o3", "o4", "gpt-5")
+
+
+def estimate_prompt_tokens(messages: Sequence[Any], tools: Sequence[Any] = ()) -> int:
+    """About how many tokens a request's prompt has (4 characters a token)."""
+    chars = 0
+    for message in messages:
+        content = getattr(message, "content", "")
+        chars += len(content) if isinstance(content, str) else len(str(content))
+        chars += len(getattr(message, "thought", None) or "")
+    for tool in tools:
+        schema = tool if isinstance(tool, Mapping) else getattr(tool, "schema", {})
+        try:
+            chars += len(json.dumps(schema, default=str))
+        except (TypeError, ValueError):
+            chars += 200
+    return chars // 4 + 4 * len(messages) + 1
+
+
+@functools.cache
+def _wrapper_class() -> type:
+    """`SbteamClient`: what each agent talks to, around any provider's client.
+
+    - Tool calls the model *writes* (team/text_tools.py) become `FunctionCall`s for a
+      tool that exists, stripped from the text (it becomes the call's `thought`);
+      the stream holds back text that may be a call and ends at the first complete
+      one. A written call naming no tool, or with broken JSON, goes back to the
+      model with what was wrong (`MAX_CORRECTIONS` times per request), then the text
+      is returned as it is and the run's guard says what arrived.
+    - Each reply is capped: `max_tokens` is sent to OpenAI-family endpoints (the
+      provider configs carry it for the others) and the stream is cut past it.
+    - A reply that repeats itself (`RepetitionDetector`) is cut where the repetition
+      began; the model is told once (`DEGENERATE_NOTE`); the second time in a run
+      raises `DegenerateReply`.
+    - Every call is metered (`RunMeter`): the spend cap is checked before it, and
+      tokens of a stream that a stop cut short are still counted.
+    - `your_turn` (endpoints other than OpenAI's and Azure's): a request that would end
+      with the agent's own text gets `YOUR_TURN_NOTE` after it.
+    """
+    from autogen_core.models import (
+        AssistantMessage,
+        ChatCompletionClient,
+        CreateResult,
+        ModelCapabilities,
+        ModelInfo,
+        RequestUsage,
+        UserMessage,
+    )
+
+    from .cost import RunMeter
+    from .text_tools import (
+        TextCallHolder,
+        correction_message,
+        correction_note,
+        parse_text_tool_calls,
+        tool_specs,
+    )
+
+    class _Attempt:
+        def __init__(self) -> None:
+            self.text = ""
+            self.result: Any = None
+            self.cut = ""  # "" | "call" | "degenerate" | "length"
+            self.chunks = 0
+            self.prompt = 0
+            self.holder: TextCallHolder | None = None
+            self.period = 0
+
+    class SbteamClient(ChatCompletionClient):  # type: ignore[misc]
+        def __init__(
+            self,
+            inner: ChatCompletionClient,
+            *,
+            agent: str = "",
+            model: str = "",
+            text_tools: bool = False,
+            max_tokens: int | None = 4096,
+            meter: RunMeter | None = None,
+            price: tuple[float, float] | None = None,
+            owns_inner: bool = True,
+            your_turn: bool = False,
+        ) -> None:
+            self.inner = inner
+            self.agent = agent or "model"
+            self.model = model
+            self.text_tools = text_tools
+            self.max_tokens = max_tokens
+            self.meter = meter if meter is not None else RunMeter(prices={self.agent: price})
+            if price is not None and self.agent not in self.meter.prices:
+                self.meter.prices[self.agent] = price
+            self._owns_inner = owns_inner
+            self._your_turn = your_turn
+            self._note: str | None = None
+            self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
+            self._last = RequestUsage(prompt_tokens=0, completion_tokens=0)
+            self._openai = any(c.__name__ == "BaseOpenAIChatCompletionClient" for c in type(inner).__mro__)
+
+        # -- request shaping --------------------------------------------------------
+        def _create_args(self, extra: Mapping[str, Any]) -> Mapping[str, Any]:
+            if not self._openai or not self.max_tokens:
+                return extra
+            configured = getattr(self.inner, "_create_args", {}) or {}
+            keys = ("max_tokens", "max_completion_tokens")
+            if any(k in configured or k in extra for k in keys):
+                return extra
+            name = str(configured.get("model", self.model) or "")
+            key = "max_completion_tokens" if name.startswith(_COMPLETION_TOKEN_MODELS) else "max_tokens"
+            return {**extra, key: self.max_tokens}
+
+        def _messages(self, messages: Sequence[Any], tools: Sequence[Any] = ()) -> list[Any]:
+            out = list(messages)
+            if self._note:  # (it also gives the turn back)
+                out.append(UserMessage(content=self._note, source="sbteam"))
+                self._note = None
+            elif self._your_turn and out and isinstance(out[-1], AssistantMessage) and isinstance(out[-1].content, str):
+                out.append(UserMessage(content=your_turn_note(list(tool_specs(tools))), source="sbteam"))
+            return out
+
+        def _usage_of(self, result: Any, prompt: int, chunks: int) -> tuple[int, int]:
+            usage = getattr(result, "usage", None)
+            got_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+            got_out = int(getattr(usage, "completion_tokens", 0) or 0)
+            return (got_in or prompt, got_out or chunks)
+
+        def _deliver(self, result: Any, used: list[int]) -> Any:
+            """The final result of a request, carrying the usage of every attempt."""
+            usage = RequestUsage(prompt_tokens=used[0], completion_tokens=used[1])
+            self.meter.delivered(self.agent, used[0], used[1])
+            self._last = usage
+            self._total = RequestUsage(
+                prompt_tokens=self._total.prompt_tokens + used[0],
+                completion_tokens=self._total.completion_tokens + used[1],
+            )
+            return result.model_copy(update={"usage": usage})
+
+        def _degenerate(self, attempt: _Attempt) -> str:
+            self.meter.degenerate += 1
+            if self.meter.degenerate >= 2:
+                raise DegenerateReply(
+                    f"{self.agent}'s reply repeated itself again ({attempt.chunks} tokens) after it had "
+                    "been told once; ended as degenerate"
+                )
+            self._note = DEGENERATE_NOTE
+            text = attempt.text
+            if attempt.period:
+                start = loop_start(text, attempt.period)
+                text = text[: start + attempt.period]
+            return text.rstrip() + CUT_DEGENERATE
+
+        # -- streaming ------------------------------------------------------------------
+        async def _attempt(
+            self, messages: list[Any], tools: list[Any], specs: dict[str, Any], args: dict[str, Any]
+        ) -> AsyncGenerator[Any, None]:
+            """One model call: yields the text to show, then the `_Attempt`."""
+            attempt = _Attempt()
+            attempt.prompt = estimate_prompt_tokens(messages, tools)
+            self.meter.check(self.agent, attempt.prompt)
+            attempt.holder = TextCallHolder(specs) if specs else None
+            detector = RepetitionDetector()
+            parts: list[str] = []
+            limit = (self.max_tokens + 64) if self.max_tokens else None
+            inner = self.inner.create_stream(messages, tools=tools, **args)
+            done = False
+            try:
+                async for item in inner:
+                    if not isinstance(item, str):
+                        attempt.result = item
+                        continue
+                    if not item:
+                        continue
+                    parts.append(item)
+                    attempt.chunks += 1
+                    if detector.feed(item):
+                        attempt.cut, attempt.period = "degenerate", detector.period
+                        break
+                    if limit is not None and attempt.chunks > limit:
+                        attempt.cut = "length"
+                        break
+                    shown = attempt.holder.feed(item) if attempt.holder is not None else item
+                    if shown:
+                        yield shown
+                    if attempt.holder is not None and attempt.holder.found is not None:
+                        attempt.cut = "call"  # a complete written call: no need to read on
+                        break
+                done = True
+            finally:
+                await inner.aclose()  # also ends the server's generation of a cut reply
+                attempt.text = "".join(parts)
+                if not done:  # stopped or failed half-way: still count what streamed
+                    self.meter.record(self.agent, attempt.prompt, attempt.chunks, reported=False)
+            p, c = self._usage_of(attempt.result if not attempt.cut else None, attempt.prompt, attempt.chunks)
+            self.meter.record(self.agent, p, c, reported=False)
+            attempt.prompt, attempt.chunks = p, c
+            yield attempt
+
+        async def create_stream(  # type: ignore[override]
+            self,
+            messages: Sequence[Any],
+            *,
+            tools: Sequence[Any] = (),
+            tool_choice: Any = "auto",
+            json_output: Any = None,
+            extra_create_args: Mapping[str, Any] = {},
+            cancellation_token: Any = None,
+            **kw: Any,
+        ) -> AsyncGenerator[Any, None]:
+            tools = list(tools)
+            specs = tool_specs(tools) if self.text_tools and tools and not json_output else {}
+            request = self._messages(messages, tools)
+            args: dict[str, Any] = dict(
+                tool_choice=tool_choice,
+                json_output=json_output,
+                extra_create_args=self._create_args(extra_create_args),
+                cancellation_token=cancellation_token,
+                **kw,
+            )
+            used = [0, 0]
+            earlier = ""  # what the user saw of earlier attempts, with the notes between them
+            for round_ in range(MAX_CORRECTIONS + 1):
+                attempt: _Attempt | None = None
+                now: list[str] = []  # what this attempt showed
+                gen = self._attempt(request, tools, specs, args)
+                try:
+                    async for item in gen:
+                        if isinstance(item, str):
+                            now.append(item)
+                            yield item
+                        else:
+                            attempt = item
+                finally:
+                    await gen.aclose()
+                assert attempt is not None
+                used[0] += attempt.prompt
+                used[1] += attempt.chunks
+                holder = attempt.holder
+                result = attempt.result
+                if attempt.cut in ("degenerate", "length"):
+                    text = self._degenerate(attempt) if attempt.cut == "degenerate" else attempt.text + CUT_LENGTH
+                    cut = CreateResult(
+                        finish_reason="length" if attempt.cut == "length" else "stop",
+                        content=earlier + text,
+                        usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
+                        cached=False,
+                    )
+                    yield self._deliver(cut, used)
+                    return
+                if result is not None and not isinstance(result.content, str):  # a real tool call
+                    rest = holder.finish() if holder is not None else ""
+                    if rest:
+                        yield rest
+                    if earlier:
+                        result = result.model_copy(update={"thought": earlier + (result.thought or "")})
+                    yield self._deliver(result, used)
+                    return
+                text = result.content if result is not None else attempt.text
+                if not specs:
+                    if result is None:
+                        result = CreateResult(finish_reason="stop", content=text, cached=False,
+                                              usage=RequestUsage(prompt_tokens=0, completion_tokens=0))
+                    yield self._deliver(result, used)
+                    return
+                assert holder is not None
+                caught = holder.found is not None  # the stream was held and ended at the written call
+                if not caught:
+                    rest = holder.finish()  # may still find an unclosed <tool_call> at the end
+                    caught = holder.found is not None
+                    if rest:
+                        now.append(rest)
+                        yield rest
+                parsed = holder.found if caught else parse_text_tool_calls(text, specs)
+                shown_now = "".join(now)
+                if parsed is not None and parsed.calls:
+                    prose = shown_now if caught else parsed.text
+                    call = CreateResult(
+                        finish_reason="function_calls",
+                        content=[parsed.calls[0].function_call()],
+                        usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
+                        cached=False,
+                        thought=(earlier + prose).strip() or None,
+                    )
+                    yield self._deliver(call, used)
+                    return
+                if parsed is not None and caught:  # the written call was held back: show it now
+                    now.append(parsed.raw)
+                    yield parsed.raw
+                    text = shown_now + parsed.raw
+                if parsed is not None and round_ < MAX_CORRECTIONS:
+                    note = correction_note(parsed.problem)
+                    yield note
+                    earlier += "".join(now) + note
+                    request = [
+                        *request,
+                        AssistantMessage(content=text, source=self.agent),
+                        UserMessage(content=correction_message(parsed, specs), source="sbteam"),
+                    ]
+                    continue
+                final = CreateResult(
+                    finish_reason=result.finish_reason if result is not None else "stop",
+                    content=earlier + ("".join(now) if caught or earlier else text),
+                    usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
+                    cached=False,
+                )
+                yield self._deliver(final, used)
+                return
+
+        # -- one-shot -----------------------------------------------------------------------
+        async def create(  # type: ignore[override]
+            self,
+            messages: Sequence[Any],
+            *,
+            tools: Sequence[Any] = (),
+            tool_choice: Any = "auto",
+            json_output: Any = None,
+            extra_create_args: Mapping[str, Any] = {},
+            cancellation_token: Any = None,
+        ) -> Any:
+            tools = list(tools)
+            specs = tool_specs(tools) if self.text_tools and tools and not json_output else {}
+            request = self._messages(messages, tools)
+            used = [0, 0]
+            for round_ in range(MAX_CORRECTIONS + 1):
+                prompt = estimate_prompt_tokens(request, tools)
+                self.meter.check(self.agent, prompt)
+                try:
+                    result = await self.inner.create(
+                        request,
+                        tools=tools,
+                        tool_choice=tool_choice,
+                        json_output=json_output,
+                        extra_create_args=self._create_args(extra_create_args),
+                        cancellation_token=cancellation_token,
+                    )
+                except BaseException:
+                    self.meter.record(self.agent, prompt, 0, reported=False)
+                    raise
+                p, c = self._usage_of(result, prompt, 0)
+                self.meter.record(self.agent, p, c, reported=False)
+                used[0] += p
+                used[1] += c
+                if not specs or not isinstance(result.content, str):
+                    return self._deliver(result, used)
+                parsed = parse_text_tool_calls(result.content, specs)
+                if parsed is not None and parsed.calls:
+                    return self._deliver(
+                        result.model_copy(
+                            update={
+                                "content": [parsed.calls[0].function_call()],
+                                "finish_reason": "function_calls",
+                                "thought": parsed.text or None,
+                            }
+                        ),
+                        used,
+                    )
+                if parsed is None or round_ == MAX_CORRECTIONS:
+                    return self._deliver(result, used)
+                request = [
+                    *request,
+                    AssistantMessage(content=result.content, source=self.agent),
+                    UserMessage(content=correction_message(parsed, specs), source="sbteam"),
+                ]
+            raise AssertionError("unreachable")
+
+        # -- the rest of the interface --------------------------------------------------
+        async def close(self) -> None:
+            if self._owns_inner:
+                await self.inner.close()
+
+        def actual_usage(self) -> RequestUsage:
+            return self._last
+
+        def total_usage(self) -> RequestUsage:
+            return self._total
+
+        def count_tokens(self, messages: Sequence[Any], *, tools: Sequence[Any] = []) -> int:
+            return self.inner.count_tokens(messages, tools=tools)
+
+        def remaining_tokens(self, messages: Sequence[Any], *, tools: Sequence[Any] = []) -> int:
+            return self.inner.remaining_tokens(messages, tools=tools)
+
+        @property
+        def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
+            return self.inner.capabilities
+
+        @property
+        def model_info(self) -> ModelInfo:
+            return self.inner.model_info
+
+    SbteamClient.__module__ = __name__
+    return SbteamClient

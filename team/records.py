@@ -69,6 +69,7 @@ class RunRecord:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.usable = True
             self._fh = open(self.events_path, "ab")  # noqa: SIM115
+            _hold(self._fh)
         except OSError as exc:
             self.error = (
                 f"cannot write the run record in {self.dir} ({why(exc)}); the run goes on in memory"
@@ -194,6 +195,36 @@ class RunRecord:
                 fh.close()
             except (OSError, ValueError):
                 pass
+
+
+def _hold(fh: IO[bytes]) -> None:
+    """Mark the log as being written (an flock, which dies with the process): `history`
+    tells a run in progress from one a crash interrupted. Best effort."""
+    with contextlib.suppress(OSError, ImportError, AttributeError, ValueError):  # (not a real file)
+        import fcntl
+
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def in_progress(folder: Path) -> bool:
+    """Is a live process writing this run's events.jsonl now (see `_hold`)?"""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fd = os.open(folder / "events.jsonl", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # (releases our lock too)
+    return False
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 
 from . import events as ev
 from .config import Settings
-from .records import RunRecord, load_team_state, run_dir, why
+from .records import RunRecord, load_team_state, read_events, run_dir, why
 from .redact import StreamScrub, scrub
 from .session import CodeSession, FileEntry
 
@@ -95,7 +95,12 @@ class RunController:
         quiet_autogen_logs()
         self.settings = settings
         self.demo = settings.is_demo
-        self.model_label = "DEMO" if self.demo else settings.openai_model
+        # [models #14] the model of each agent (a model file may give each its own): one name, or
+        # "Planner=…, CodeAgent=…, AnalystAgent=…"; `agent_models` for the status bar and run.json
+        from .models_config import agent_models, model_label
+
+        self.model_label = model_label(settings)
+        self.agent_models = agent_models(settings)
         self.session = session or CodeSession(settings)
         self._model_factory = model_factory
         self._run_id_factory = run_id_factory
@@ -117,6 +122,18 @@ class RunController:
         self.approve = False
         self.approver: Approver | None = None
         self._resume: tuple[str, dict[str, Any] | None, Path | None] | None = None
+        # The conversation: turns share one run id, record, team history and sandbox.
+        self.turn = 1
+        self._continuing = False  # this launch is a follow-up turn of the current conversation
+        self._state: dict[str, Any] | None = None  # the team's state after the last turn
+        self._turns: list[dict[str, Any]] = []  # one entry per finished turn (run.json)
+        self._totals = {"messages": 0, "elapsed": 0.0, "tokens_in": 0, "tokens_out": 0}
+        self.uploads: list[dict[str, Any]] = []  # the user's data in the sandbox: {path, size, sha256}
+        self._undescribed: list[str] = []  # uploaded paths the team has not been told about yet
+        self._pending_events: list[ev.Event] = []  # happened between turns; shown at the next
+        self._fingerprints: set[asyncio.Task[None]] = set()  # uploads' sha256 still being computed
+        self._state_at_turn_start: dict[str, Any] | None = None  # for restarting a follow-up turn
+        self.turn_task: str | None = None  # this turn's question (the first turn's is `task`)
         self._reset_run_state()
 
     # -- public properties -------------------------------------------------------
@@ -140,12 +157,65 @@ class RunController:
 
     async def reset_sandbox(self) -> None:
         await self.session.reset()
+        self.uploads, self._undescribed = [], []
+
+    async def add_data(self, paths: list[str], *, progress: Any = None, consent: bool = False) -> list[dict[str, Any]]:
+        """Upload the user's files into /home/user/data/ (any time, also during a run).
+
+        The upload is recorded (DataUploaded: names, sizes, sha256) and the team is
+        told what the data is at the start of its next turn. `consent` must be True
+        for more than uploads.ASK_ABOVE bytes; uploads.UploadError says why not.
+        """
+        from . import uploads
+
+        plan = await asyncio.to_thread(uploads.collect, paths)
+        if plan.needs_consent and not consent:
+            raise uploads.UploadError(
+                f"the upload is {uploads._size(plan.total)}, over {uploads._size(uploads.ASK_ABOVE)}: confirm to go on"
+            )
+        copies = await uploads.copy_in(self.session, plan, progress)
+        done = [c.entry for c in copies]
+        known = {u["path"] for u in done}
+        self.uploads = [u for u in self.uploads if u["path"] not in known] + done
+        self._undescribed = [p for p in self._undescribed if p not in known] + [u["path"] for u in done]
+        # The sha256 for the record follows the copy (hashing costs more than a kernel
+        # copy); the next turn awaits it before it starts (`_recorded_uploads`).
+        skipped = [{"path": p, "reason": r} for p, r in plan.skipped]
+        task = asyncio.create_task(self._record_upload(copies, skipped))
+        self._fingerprints.add(task)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._fingerprints.discard)
+        return done
+
+    async def _record_upload(self, copies: list[Any], skipped: list[dict[str, str]]) -> None:
+        from . import uploads
+
+        await uploads.fingerprint(copies)
+        event = ev.DataUploaded(files=[c.entry for c in copies], skipped=skipped)
+        if self.state == "running" and not self._finished.is_set():
+            self._emit(event)
+        else:
+            self._pending_events.append(event)
+
+    async def recorded_uploads(self) -> None:
+        """Wait until every upload so far has its sha256 and its DataUploaded event."""
+        pending = list(self._fingerprints)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def list_files(self) -> list[FileEntry]:
         return await self.session.list_entries()
 
     async def read_file(self, path: str, max_bytes: int = 1_000_000) -> bytes:
         return await self.session.read_bytes(path, max_bytes)
+
+    async def table_preview(self, path: str, *, sheet: str | int = 0, stats: bool = False) -> dict[str, Any]:
+        """The first rows (or column statistics) of a table in the sandbox, read there."""
+        from . import tables
+
+        await self.session.initialize()
+        return await tables.preview(self.session.sandbox, path, sheet=sheet, stats=stats)
 
     async def save_file(self, path: str, dest_dir: Path) -> Path:
         return await self.session.save_file(path, dest_dir)
@@ -168,11 +238,52 @@ class RunController:
         self._finished = asyncio.Event()
         self._agent_tokens: dict[str, list[int]] = {}
         self._handoffs_since_progress: dict[tuple[str, str], int] = {}
+        self._meter: Any = None  # [models #14] the clients' RunMeter (spend cap, tokens of cut streams)
 
     def start(self, task: str) -> str:
-        """Begin a run of `task`; returns its run id. Events arrive via `events()`."""
+        """Begin a new conversation with `task`; returns its run id. Events via `events()`.
+
+        Data still in the sandbox from before is described to the new team again.
+        """
         self._resume = None
+        self._continuing = False
+        self._undescribed = [u["path"] for u in self.uploads]
         return self._launch(task)
+
+    def follow_up(self, text: str) -> str:
+        """Ask the same team again (turn 2, 3, …): its history, sandbox and variables are kept.
+
+        Needs a finished (or stopped) turn in this process; `continue_run` picks up a
+        conversation from its record instead.
+        """
+        if self.run_id is None or self._state is None:
+            raise ValueError("there is no finished conversation to follow up; start one")
+        self._resume = (self.run_id, self._state, None)
+        self._continuing = True
+        return self._launch(text)
+
+    async def continue_run(self, run_id: str, text: str) -> str:
+        """Follow up on a recorded conversation (`run --continue`): the same run folder,
+        its team state, and its files in the sandbox when it is not the one still running."""
+        if not text or not text.strip():
+            raise ValueError("the follow-up is empty")
+        if run_id == self.run_id and self._state is not None and self.session.initialized:
+            return self.follow_up(text)
+        record = run_dir(self.settings.runs_dir, run_id)
+        state = await asyncio.to_thread(load_team_state, record, run_id)
+        meta = await asyncio.to_thread(_read_json, record / "run.json")
+        recorded = await asyncio.to_thread(read_events, record / "events.jsonl")
+        self.run_id = run_id
+        self.task = meta.get("task") or next((e.get("task") for e in recorded if e.get("type") == "run_started"), "")
+        self._turns = list(meta.get("turns") or [])
+        self.turn = max([int(e.get("turn", 1)) for e in recorded] or [1])
+        self._seq = max([int(e.get("seq", 0)) for e in recorded] or [0])
+        self.uploads = list(meta.get("data") or [])
+        self._undescribed = []
+        self._totals = dict(meta.get("totals") or self._totals)
+        self._resume = (run_id, state, record / "files")
+        self._continuing = True
+        return self._launch(text)
 
     async def resume(self, run_id: str, instruction: str) -> str:
         """Continue an earlier run (stopped or limit-ended) with a new instruction.
@@ -196,10 +307,23 @@ class RunController:
             raise ValueError("the task is empty")
         if self.state in ("running", "stopping"):
             raise RuntimeError("a run is already going; stop it first")
+        continuing = self._continuing
+        seq = self._seq
         self._reset_run_state()
         self._queue = asyncio.Queue()
-        self.task = task
-        self.run_id = self._run_id_factory()
+        if continuing:
+            self._seq = seq  # one record, one numbering for the whole conversation
+            self.turn += 1
+            self.turn_task = task
+            self._state_at_turn_start = self._resume[1] if self._resume else None
+        else:
+            self.task = task
+            self.turn_task = task
+            self.turn = 1
+            self.run_id = self._run_id_factory()
+            self._state = None
+            self._turns = []
+            self._totals = {"messages": 0, "elapsed": 0.0, "tokens_in": 0, "tokens_out": 0}
         self.state = "running"
         self.record = (
             RunRecord(self.settings.runs_dir, self.run_id, self.settings.secrets())
@@ -264,7 +388,18 @@ class RunController:
                 task.add_done_callback(self._background.discard)
 
     async def restart(self, *, keep_sandbox: bool = False) -> str:
-        """Stop the current run, then the same task again with a fresh team."""
+        """Stop the current run, then the same task again with a fresh team.
+
+        In a follow-up turn (turn 2 …) it restarts that turn: the team goes back to
+        where it was before the question and is asked it again, sandbox kept.
+        """
+        if self.turn > 1 and self._state_at_turn_start is not None:
+            text = self.turn_task
+            await self.stop(force=True)
+            await self._await_drive()
+            self._state, self.turn = self._state_at_turn_start, self.turn - 1
+            self._turns = [t for t in self._turns if t.get("turn", 0) <= self.turn]
+            return self.follow_up(text)
         task = self.task
         if task is None:
             raise RuntimeError("there is no task to restart")
@@ -335,7 +470,7 @@ class RunController:
 
     def _put(self, event: ev.Event, rid: str) -> None:
         self._seq += 1
-        stamped = _restamp(event, rid, self._seq, round(time.monotonic() - self._t0, 3))
+        stamped = _restamp(event, rid, self._seq, round(time.monotonic() - self._t0, 3), self.turn)
         if self.record is not None:
             problem = self.record.append(stamped)
             if problem:
@@ -348,11 +483,11 @@ class RunController:
     def cost(self) -> float | None:
         if self.demo:
             return 0.0
-        from .cost import cost_of, price_for
+        # [models #14] each agent's tokens at its own model's price
+        from .cost import cost_for_agents
+        from .models_config import agent_prices
 
-        return cost_of(
-            self._tokens_in, self._tokens_out, price_for(self.settings.openai_model, self.settings.prices)
-        )
+        return cost_for_agents(self._agent_tokens, agent_prices(self.settings))
 
     def _progress(self, run_id: str) -> None:
         self._emit(
@@ -366,6 +501,8 @@ class RunController:
                 tokens_out=self._tokens_out,
                 cost=self.cost,
                 agent_tokens={k: list(v) for k, v in self._agent_tokens.items()},
+                conversation_messages=int(self._totals.get("messages", 0)) + self._messages,
+                conversation_elapsed=round(self._totals.get("elapsed", 0) + time.monotonic() - self._t0, 1),
             ),
             run_id,
         )
@@ -377,6 +514,12 @@ class RunController:
             return
         record = self.record
         outcome: dict[str, Any] = {"files_skipped": []}
+        if self._team is not None and not self._abandoned:  # kept in memory for a follow-up turn
+            try:
+                self._state = await asyncio.wait_for(self._team.swarm.save_state(), 5)
+                outcome["state"] = True
+            except Exception as exc:
+                outcome["state_error"] = why(exc)
         if record is not None:
             try:
                 await asyncio.wait_for(self._save_outputs(outcome), FINISH_COPY_TIMEOUT)
@@ -392,6 +535,13 @@ class RunController:
                 self._emit(
                     ev.Notice(level="warning", text="run record incomplete: " + "; ".join(untold)), run_id
                 )
+        if self._meter is not None:  # [models #14] tokens of replies a stop cut short (no message carries them)
+            for agent, (used_in, used_out) in self._meter.take_unreported().items():
+                self._tokens_in += used_in
+                self._tokens_out += used_out
+                per_agent = self._agent_tokens.setdefault(agent, [0, 0])
+                per_agent[0] += used_in
+                per_agent[1] += used_out
         finished = ev.RunFinished(
             reason=reason,  # type: ignore[arg-type]
             message=message,
@@ -402,12 +552,40 @@ class RunController:
             cost=self.cost,
             agent_tokens={k: list(v) for k, v in self._agent_tokens.items()},
         )
+        self._end_turn(finished)
         self._emit(finished, run_id)
         self.last_finished = finished
         self.state = "finished"
         self._finished.set()
         if record is not None:
             record.finish(self._run_meta(outcome["files_skipped"]))  # no await since the emit
+
+    def _end_turn(self, finished: ev.RunFinished) -> None:
+        """Add this turn to the conversation's list and totals (run.json, the status bar)."""
+        now = datetime.now()
+        self._turns = [t for t in self._turns if t.get("turn") != self.turn]
+        self._turns.append(
+            {
+                "turn": self.turn,
+                "task": self.turn_task or self.task,
+                "reason": finished.reason,
+                "message": finished.message,
+                "started": datetime.fromtimestamp(now.timestamp() - finished.elapsed).isoformat(timespec="seconds"),
+                "finished": now.isoformat(timespec="seconds"),
+                "messages": finished.messages,
+                "elapsed": finished.elapsed,
+                "tokens_in": finished.tokens_in,
+                "tokens_out": finished.tokens_out,
+            }
+        )
+        for key, value in (("messages", finished.messages), ("elapsed", finished.elapsed),
+                           ("tokens_in", finished.tokens_in), ("tokens_out", finished.tokens_out)):
+            self._totals[key] = round(self._totals.get(key, 0) + value, 2)
+
+    @property
+    def can_follow_up(self) -> bool:
+        """A finished turn whose team can be asked again (its state was kept)."""
+        return self.state not in ("running", "stopping") and self.run_id is not None and self._state is not None
 
     @property
     def record_problems(self) -> list[str]:
@@ -427,26 +605,29 @@ class RunController:
                 self._emit(ev.Notice(level="warning", text=f"run record: {limited}"), self.run_id)
             if report.incomplete:
                 record.problem(report.incomplete)
-        if self._team is not None and not self._abandoned:
-            try:
-                state = await asyncio.wait_for(self._team.swarm.save_state(), 5)
-            except Exception as exc:
-                record.problem(f"state.json not saved: the team's state could not be taken ({why(exc)})")
-            else:
-                await asyncio.to_thread(record.write_json, "state.json", state)
+        if "state_error" in outcome:
+            record.problem(f"state.json not saved: the team's state could not be taken ({outcome['state_error']})")
+        elif outcome.get("state"):
+            await asyncio.to_thread(record.write_json, "state.json", self._state)
 
     def _run_meta(self, skipped: list[dict[str, str]]) -> dict[str, Any]:
+        """run.json: the conversation (first task, every turn, totals, the user's data)."""
+        first = self._turns[0] if self._turns else {}
         return {
             "run_id": self.run_id,
             "task": self.task,
             "model": self.model_label,
             "sandbox": self.sandbox_kind,
-            # when the run began (this is written at its end): now minus its elapsed time
-            "started": datetime.fromtimestamp(time.time() - (time.monotonic() - self._t0)).isoformat(
-                timespec="seconds"
-            ),
+            # when the conversation began (this is written at a turn's end)
+            "started": first.get("started") or datetime.fromtimestamp(
+                time.time() - (time.monotonic() - self._t0)
+            ).isoformat(timespec="seconds"),
             "finished": datetime.now().isoformat(timespec="seconds"),
             "files_skipped": skipped,
+            "models": self.agent_models,  # [models #14] each agent's model
+            "turns": self._turns,
+            "totals": self._totals,
+            "data": self.uploads,
         }
 
     # -- the run itself ---------------------------------------------------------------
@@ -457,9 +638,12 @@ class RunController:
             from .demo import demo_client
 
             return demo_client(self.settings.prompts, pace=self._demo_pace)
-        from .model import build_model_client
+        # [models #14] one client per agent (model file or environment), metered for SBTEAM_MAX_COST
+        from .cost import RunMeter
+        from .models_config import agent_prices, build_agent_clients
 
-        return build_model_client(self.settings)
+        self._meter = RunMeter(self.settings.max_cost, agent_prices(self.settings), self.settings.spend_pool)
+        return build_agent_clients(self.settings, self._meter)
 
     async def _drive(self, run_id: str, task: str) -> None:
         model = None
@@ -476,12 +660,16 @@ class RunController:
                     max_messages=self.settings.max_messages,
                     timeout=self.settings.timeout,
                     prompts=self.settings.prompts,
-                    resumed_from=self._resume[0] if self._resume else "",
+                    resumed_from=self._resume[0] if self._resume and not self._continuing else "",
                     approve=self.approve,
                     limits=self.session.limits_text,
                 ),
                 run_id,
             )
+            await self.recorded_uploads()  # their DataUploaded events, with sha256, come first
+            pending, self._pending_events = self._pending_events, []
+            for event in pending:  # e.g. data uploaded between turns
+                self._emit(event, run_id)
             if self.record is not None and self.record.error:  # e.g. SBTEAM_HOME not writable
                 self._emit(ev.Notice(level="warning", text=self.record.error), run_id)
             from autogen_core import CancellationToken
@@ -511,6 +699,7 @@ class RunController:
                     f"(Continuing run {resume[0]}: the sandbox was recreated with its {restored} saved "
                     "file(s); Python variables from before are gone.)\n\n" + task
                 )
+            task = await self._with_data_description(task)
             await self.session.file_changes()  # baseline: files from earlier runs are not "new"
             ctx = ToolContext(
                 self.session,
@@ -565,7 +754,11 @@ class RunController:
             if self._stop_requested:
                 await self._finish(run_id, self._stop_requested, "")
             else:
-                await self._finish(run_id, "error", self._describe_error(exc))
+                # [models #14] the spend cap and a runaway reply end runs with their own reasons
+                from .model import run_end_of
+
+                ended = run_end_of(exc)
+                await self._finish(run_id, *(ended or ("error", self._describe_error(exc))))
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -577,6 +770,20 @@ class RunController:
             if model is not None:
                 with contextlib.suppress(BaseException):
                     await model.close()
+
+    async def _with_data_description(self, task: str) -> str:
+        """The task, after a description of data the team has not been told about yet
+        (computed inside the sandbox: shape, columns, types, missing values, rows)."""
+        if not self._undescribed:
+            return task
+        from . import uploads
+
+        paths, self._undescribed = self._undescribed, []
+        try:
+            items = await uploads.describe(self.session, paths)
+        except Exception as exc:  # the task still goes: the files are there
+            items = [{"path": p, "error": why(exc)} for p in paths]
+        return uploads.description_text(items, self.settings.prompts) + "\n\n" + task
 
     def _halt_team(self) -> None:
         if self._ctx is not None:
@@ -666,6 +873,13 @@ class RunController:
         if isinstance(item, ThoughtEvent):
             self._emit(ev.Message(agent=source, text=item.content, message_id=item.id), run_id)
         elif isinstance(item, ToolCallRequestEvent):
+            # [models #14] a call the client read from the model's text is marked in the transcript
+            from .text_tools import parsed_call_note
+
+            for call in item.content:
+                note = parsed_call_note(source, call.id, call.name)
+                if note:
+                    self._emit(ev.Notice(level="info", text=note), run_id)
             if any(not call.name.startswith("transfer_to_") for call in item.content):
                 self._handoffs_since_progress.clear()  # a real tool call is progress
             for call in item.content:
@@ -689,11 +903,10 @@ class RunController:
                 self._emit(
                     ev.Message(agent=source or "user", text=item.content, message_id=item.id), run_id
                 )
-                if source not in ("", "user") and self._is_text_tool_call(item.content):
-                    from .model import MODEL_TOOL_TEXT_ERROR
-
-                    self._error = MODEL_TOOL_TEXT_ERROR
-                    return "error", MODEL_TOOL_TEXT_ERROR
+                problem = self._text_tool_problem(source, item.content) if source not in ("", "user") else None
+                if problem:  # [models #14] one wording for it, with doctor (team/text_tools.py)
+                    self._error = problem
+                    return "error", problem
             self._progress(run_id)
         return None
 
@@ -712,16 +925,16 @@ class RunController:
             f"ended as a loop (SBTEAM_LOOP_LIMIT={limit}, 0 turns the guard off)"
         )
 
-    def _is_text_tool_call(self, text: str) -> bool:
+    def _text_tool_problem(self, agent: str, text: str) -> str | None:
+        """[models #14] The one line when `agent` wrote a tool call as text its client could not
+        use (unknown tool, broken JSON, or text tool calls off), else None."""
         if self.demo:
-            return False
+            return None
         try:
-            from .model import looks_like_text_tool_call
+            from .models_config import AGENT_TOOL_NAMES, text_tool_problem
         except ImportError:
-            return False
-        names = ["run_code", "install_package", "list_files", "read_file", "write_file", "generate_chart",
-                 "transfer_to_planner", "transfer_to_codeagent", "transfer_to_analystagent"]
-        return looks_like_text_tool_call(text, names)
+            return None
+        return text_tool_problem(self.settings, agent, text, AGENT_TOOL_NAMES.get(agent, ()))
 
 
 def stop_reason_of(text: str | None, max_messages: int) -> tuple[str, str]:
@@ -748,10 +961,19 @@ def _arguments(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _restamp(event: ev.Event, run_id: str, seq: int, ts: float) -> ev.Event:
-    import dataclasses
+def _restamp(event: ev.Event, run_id: str, seq: int, ts: float, turn: int = 1) -> ev.Event:
+    return dataclasses.replace(event, run_id=run_id, seq=seq, ts=ts, turn=turn)
 
-    return dataclasses.replace(event, run_id=run_id, seq=seq, ts=ts)
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A record's JSON file, or {} when it is missing or damaged (the caller says what it lacks)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _scrub_event(event: ev.Event, secrets: list[str]) -> ev.Event:

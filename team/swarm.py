@@ -4,6 +4,8 @@ Differences from the seed, each for a reason:
 - `model_client_stream=True` so the transcript streams token by token;
 - the model client is built with `parallel_tool_calls=False`: a tool call and a
   handoff in one reply would otherwise run concurrently;
+- each agent may have its own model client (a model file's per-agent entries,
+  team/models_config.py): `build_team` takes one client or {agent: client};
 - TERMINATE is matched only in the Planner's messages (`sources=["Planner"]`),
   never in the task or in tool output;
 - an `ExternalTermination` is part of the condition so a graceful stop ends the
@@ -14,6 +16,7 @@ Differences from the seed, each for a reason:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from autogen_agentchat.agents import AssistantAgent
@@ -64,7 +67,7 @@ class Team:
 
 
 def build_team(
-    model_client: ChatCompletionClient,
+    model_client: ChatCompletionClient | Mapping[str, ChatCompletionClient],
     tools: dict[str, SandboxTool],
     analyst_tools: dict[str, SandboxTool] | None = None,
     *,
@@ -72,18 +75,26 @@ def build_team(
     max_messages: int = 30,
     timeout: float = 600.0,
 ) -> Team:
-    """A fresh Swarm (AutoGen teams are not reliably reusable after a cancel)."""
+    """A fresh Swarm (AutoGen teams are not reliably reusable after a cancel).
+
+    `model_client`: one client for all three agents, or one per agent name."""
     prompts = prompts_for(lang)
+
+    def client_for(agent: str) -> ChatCompletionClient:
+        if isinstance(model_client, Mapping):
+            return model_client[agent]
+        return model_client
+
     planner = AssistantAgent(
         name=PLANNER,
-        model_client=model_client,
+        model_client=client_for(PLANNER),
         handoffs=[AsyncHandoff(target=CODE_AGENT), AsyncHandoff(target=ANALYST)],
         system_message=prompts.planner,
         model_client_stream=True,
     )
     code_agent = AssistantAgent(
         name=CODE_AGENT,
-        model_client=model_client,
+        model_client=client_for(CODE_AGENT),
         handoffs=[AsyncHandoff(target=PLANNER)],
         workbench=CancelSafeWorkbench(
             [
@@ -101,7 +112,7 @@ def build_team(
     )
     analyst = AssistantAgent(
         name=ANALYST,
-        model_client=model_client,
+        model_client=client_for(ANALYST),
         handoffs=[AsyncHandoff(target=PLANNER)],
         workbench=CancelSafeWorkbench([(analyst_tools or tools)["read_file"]]),
         system_message=prompts.analyst,

@@ -9,6 +9,8 @@ from team.config import Settings
 KEY_VARS = (
     "OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL", "OPENAI_MODEL", "E2B_API_KEY",
     "SBTEAM_SANDBOX", "SBTEAM_PROMPTS", "SBTEAM_MAX_MESSAGES", "SBTEAM_TIMEOUT", "SBTEAM_HOME",
+    "SBTEAM_MODELS", "SBTEAM_MAX_COST", "SBTEAM_TEXT_TOOLS", "SBTEAM_MAX_TOKENS", "SBTEAM_LIMITS",
+    "SBTEAM_NETWORK", "SBTEAM_LOOP_LIMIT", "SBTEAM_PRICES",
 )
 
 
@@ -19,6 +21,7 @@ def clean_env(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SBTEAM_HOME", str(tmp_path / "sbteam-home"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))  # no model file of the developer's
     yield
 
 

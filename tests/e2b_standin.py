@@ -10,9 +10,9 @@ sends on every sandbox request):
 * the code interpreter: `POST /execute`, answered with the JSON-lines stream
   `e2b_code_interpreter.models` parses. The "kernel" is `exec()` in a
   per-sandbox dict namespace on a daemon thread; `print` in the cell is routed
-  to the stream. A client disconnect interrupts the cell with
-  `KeyboardInterrupt` (as the real server interrupts its kernel) and keeps the
-  namespace;
+  to the stream; `/home/user` in the code is the sandbox's folder on the host.
+  A client disconnect interrupts the cell with `KeyboardInterrupt` (as the real
+  server interrupts its kernel) and keeps the namespace;
 * envd: `GET /health`, `GET`/`POST /files` (multipart or octet-stream) and the
   Connect-RPC calls `filesystem.Filesystem/{Stat,ListDir,MakeDir,Remove,Move}`
   (unary, JSON codec) and `process.Process/Start` (server streaming, enveloped
@@ -21,6 +21,15 @@ sends on every sandbox request):
 Switches for failure paths: `wrong key` (any key but `api_key` gets 401),
 `api_status` (e.g. 429 on every API call), `expire()` (the sandbox is gone:
 its requests get the proxy's 502 "sandbox was not found").
+
+E2B's account limits, for tests of scale: `refuse_creates = N` answers the next N
+creations with `refuse_status` (429 by default, with `Retry-After: refuse_retry_after`
+when set); `lose_creates = N` makes the next N sandboxes but answers 502 as if the
+answer was lost on the way; `max_alive` answers 429 while that many sandboxes are
+alive (the concurrency limit). An `Idempotency-Key` seen before gets the sandbox it
+made back instead of a new one, as the real API does. `create_log` has the
+(time.monotonic(), status) of every creation request; `peak_alive` the most
+sandboxes alive at once.
 
 It is a test double, not a sandbox: the code runs in the test process.
 """
@@ -128,6 +137,14 @@ class E2BStandIn:
         self.commands: list[Command] = []
         self.interrupts = 0
         self.command_handler: CommandHandler = _default_command_handler
+        self.refuse_creates = 0
+        self.refuse_status = 429
+        self.refuse_retry_after: str | None = None
+        self.lose_creates = 0
+        self.max_alive: int | None = None
+        self.create_log: list[tuple[float, int]] = []
+        self.peak_alive = 0
+        self._by_key: dict[str, str] = {}  # Idempotency-Key -> sandbox id
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
         self.port = 0
@@ -246,24 +263,7 @@ class E2BStandIn:
             )
             return
         if req.method == "POST" and req.path == "/v2/sandboxes":
-            body = json.loads(req.body or b"{}")
-            sid = f"standin{len(self.created)}{uuid.uuid4().hex[:6]}"
-            root = self.root / sid
-            (root / HOME.lstrip("/")).mkdir(parents=True)
-            self.sandboxes[sid] = FakeSandbox(
-                id=sid, root=root, envs=dict(body.get("envVars") or {})
-            )
-            self.created.append(sid)
-            await _send_json(
-                writer,
-                201,
-                {
-                    "templateID": body.get("templateID", "code-interpreter-v1"),
-                    "sandboxID": sid,
-                    "clientID": "standin",
-                    "envdVersion": ENVD_VERSION,
-                },
-            )
+            await self._create(req, writer)
         elif req.method == "GET" and req.path == "/v2/sandboxes":
             await _send_json(writer, 200, [])
         elif req.method == "DELETE" and req.path.startswith("/sandboxes/"):
@@ -278,6 +278,52 @@ class E2BStandIn:
         else:
             await _send_json(writer, 404, {"code": 404, "message": "no such API route"})
 
+    @property
+    def alive(self) -> int:
+        return sum(1 for sandbox in self.sandboxes.values() if sandbox.alive)
+
+    async def _create(self, req: Request, writer: asyncio.StreamWriter) -> None:
+        body = json.loads(req.body or b"{}")
+        key = req.headers.get("idempotency-key", "")
+        if self.refuse_creates > 0:
+            self.refuse_creates -= 1
+            self.create_log.append((time.monotonic(), self.refuse_status))
+            headers = {"Retry-After": self.refuse_retry_after} if self.refuse_retry_after else {}
+            message = "Rate limit exceeded (forced by the stand-in)"
+            await _send_json(writer, self.refuse_status, {"code": self.refuse_status, "message": message}, headers)
+            return
+        sid = self._by_key.get(key) if key else None
+        if sid is None:
+            if self.max_alive is not None and self.alive >= self.max_alive:
+                self.create_log.append((time.monotonic(), 429))
+                message = f"You have reached the maximum number of concurrent sandboxes ({self.max_alive})"
+                await _send_json(writer, 429, {"code": 429, "message": message})
+                return
+            sid = f"standin{len(self.created)}{uuid.uuid4().hex[:6]}"
+            root = self.root / sid
+            (root / HOME.lstrip("/")).mkdir(parents=True)
+            self.sandboxes[sid] = FakeSandbox(id=sid, root=root, envs=dict(body.get("envVars") or {}))
+            self.created.append(sid)
+            self.peak_alive = max(self.peak_alive, self.alive)
+            if key:
+                self._by_key[key] = sid
+        if self.lose_creates > 0:  # made, but the answer is lost on the way
+            self.lose_creates -= 1
+            self.create_log.append((time.monotonic(), 502))
+            await _send_json(writer, 502, {"code": 502, "message": "bad gateway (forced by the stand-in)"})
+            return
+        self.create_log.append((time.monotonic(), 201))
+        await _send_json(
+            writer,
+            201,
+            {
+                "templateID": body.get("templateID", "code-interpreter-v1"),
+                "sandboxID": sid,
+                "clientID": "standin",
+                "envdVersion": ENVD_VERSION,
+            },
+        )
+
     # ---- code execution --------------------------------------------------------------
     async def _execute(
         self,
@@ -287,6 +333,8 @@ class E2BStandIn:
         writer: asyncio.StreamWriter,
     ) -> None:
         code = json.loads(req.body)["code"]
+        # The cell runs in this process: paths under /home/user go to the sandbox's folder.
+        code = code.replace(HOME, str(sandbox.host_path(HOME)))
         async with sandbox.lock:
             loop = asyncio.get_running_loop()
             queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -549,19 +597,26 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
 
 
 async def _send(
-    writer: asyncio.StreamWriter, status: int, body: bytes, content_type: str = "application/json"
+    writer: asyncio.StreamWriter,
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
 ) -> None:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     head = (
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra}"
         "Connection: close\r\n\r\n"
     )
     writer.write(head.encode() + body)
     await writer.drain()
 
 
-async def _send_json(writer: asyncio.StreamWriter, status: int, payload: Any) -> None:
-    await _send(writer, status, json.dumps(payload).encode(), "application/json")
+async def _send_json(
+    writer: asyncio.StreamWriter, status: int, payload: Any, headers: dict[str, str] | None = None
+) -> None:
+    await _send(writer, status, json.dumps(payload).encode(), "application/json", headers)
 
 
 async def _start_stream(writer: asyncio.StreamWriter, content_type: str) -> None:

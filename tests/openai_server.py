@@ -10,7 +10,9 @@ connections — without the internet and without mocking the SDK's internals.
         assert srv.requests[0]["messages"][-1]["content"] == "..."
 
 `script` is one reply, a list of replies (one per chat request, in order), or a
-callable `responder(request_json) -> reply`. A reply is a `Reply`, a plain `str`
+callable `responder(request_json) -> reply`. `calls_as_text=FORMAT` makes the fake
+model write every tool call into the message text instead (as small local models
+do; FORMAT is one of `TEXT_CALL_FORMATS`), with `finish_reason=stop`. A reply is a `Reply`, a plain `str`
 (text), a `ToolCall`, or a list of `ToolCall`s (one answer with several calls;
 inside a script list, since a top-level list is the queue). Build replies with
 `text()`, `tool_call()`, `tool_calls()`, `error()`, `garbage()`, `die_mid_stream()`.
@@ -45,6 +47,8 @@ __all__ = [
     "tool_call",
     "tool_calls",
     "unused_port",
+    "TEXT_CALL_FORMATS",
+    "written_call",
 ]
 
 
@@ -79,6 +83,7 @@ class Reply:
     finish_reason: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     arg_chunk: int | None = None  # characters per tool-call argument delta (default: OpenAI-like ≤ 8)
+    pace: float = 0.0  # seconds between streamed chunks (a slow model)
 
 
 def split_text(content: str) -> list[str]:
@@ -136,6 +141,43 @@ def die_mid_stream(
     return Reply(content=content, die_after=after)
 
 
+#: How models write a tool call as text (see team/text_tools.py).
+TEXT_CALL_FORMATS = (
+    "json",
+    "fenced-json",
+    "fenced-json-inline",
+    "tool_call-tag",
+    "functools",
+    "python_tag",
+    "mistral",
+    "function-tag",
+)
+
+
+def written_call(name: str, arguments: dict[str, Any] | str | None, fmt: str) -> str:
+    """A tool call written as text in format `fmt` (one of TEXT_CALL_FORMATS)."""
+    args = json.loads(arguments) if isinstance(arguments, str) else (arguments or {})
+    obj = {"name": name, "arguments": args}
+    one = json.dumps(obj, indent=2)
+    if fmt == "json":
+        return one
+    if fmt == "fenced-json":
+        return f"```json\n{one}\n```"
+    if fmt == "fenced-json-inline":  # as Qwen2.5-Coder wrote it through llama.cpp
+        return f"```json {json.dumps(obj)} ```"
+    if fmt == "tool_call-tag":
+        return f"<tool_call>\n{json.dumps(obj)}\n</tool_call>"
+    if fmt == "functools":
+        return f"functools[{json.dumps(obj)}]"
+    if fmt == "python_tag":
+        return "<|python_tag|>" + json.dumps({"name": name, "parameters": args})
+    if fmt == "mistral":
+        return f"[TOOL_CALLS] [{json.dumps(obj)}]"
+    if fmt == "function-tag":
+        return f"<function={name}>{json.dumps(args)}</function>"
+    raise ValueError(f"unknown text call format {fmt!r}")
+
+
 def unused_port() -> int:
     """A port nothing listens on (bound then released), for connection-refused tests."""
     with socket.socket() as s:
@@ -159,6 +201,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: FakeOpenAIServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that cut its stream short (a stop, a cut reply): expected
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -290,13 +339,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         sent = 0
+        owner = self.server.owner
         for event in _sse_events(model, reply, include_usage, usage):
             if reply.die_after is not None and sent >= reply.die_after:
                 self.wfile.flush()
                 self.close_connection = True  # no terminating chunk: the client sees a broken body
                 return
-            self._chunk(f"data: {event}\n\n".encode())
+            try:
+                self._chunk(f"data: {event}\n\n".encode())
+            except (ConnectionResetError, BrokenPipeError):
+                self.close_connection = True
+                with owner._lock:
+                    owner.streams_cut.append(sent)  # the client left after `sent` chunks
+                return
             sent += 1
+            if reply.pace and owner._stopping.wait(reply.pace):
+                return
+        with owner._lock:
+            owner.streams_sent.append(sent)
         self._chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
@@ -440,11 +500,15 @@ class FakeOpenAIServer:
         api_key: str | None = None,
         models: Sequence[str] = ("fake-model",),
         strict: bool = True,
+        calls_as_text: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.strict = strict
         self.models = list(models)
         self.requests: list[dict[str, Any]] = []  # chat completion bodies, in order
+        self.streams_sent: list[int] = []  # chunks of each stream sent whole
+        self.streams_cut: list[int] = []  # chunks sent of each stream the client left early
+        self.calls_as_text = calls_as_text
         self.received: list[Received] = []  # every request: method, path, headers, body
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -476,11 +540,15 @@ class FakeOpenAIServer:
             responder = self._responder
             reply = responder(req)
         if isinstance(reply, str):
-            return text(reply)
-        if isinstance(reply, ToolCall):
-            return Reply(tool_calls=[reply])
-        if isinstance(reply, list):
-            return Reply(tool_calls=list(reply))
+            reply = text(reply)
+        elif isinstance(reply, ToolCall):
+            reply = Reply(tool_calls=[reply])
+        elif isinstance(reply, list):
+            reply = Reply(tool_calls=list(reply))
+        if self.calls_as_text and reply.tool_calls:
+            written = "\n".join(written_call(tc.name, tc.arguments, self.calls_as_text) for tc in reply.tool_calls)
+            reply = Reply(content=((reply.content or "") + "\n" + written).lstrip("\n"), usage=reply.usage,
+                          delay=reply.delay, pace=reply.pace)
         return reply
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:

@@ -235,7 +235,7 @@ def test_top_level_help_lists_every_command(env, workdir):
     result = run_cli(["--help"], env, workdir)
     assert result.returncode == 0
     listed = [line.split()[1] for line in result.stdout.splitlines() if line.strip().startswith("sbteam-tui ")]
-    assert sorted(listed) == sorted(SUBCOMMANDS) == ["batch", "doctor", "export", "history", "run"]
+    assert sorted(listed) == sorted(SUBCOMMANDS) == ["batch", "doctor", "eval", "export", "history", "models", "run"]
     for command in SUBCOMMANDS:  # and each of them answers its own --help
         sub = run_cli([command, "--help"], env, workdir)
         assert sub.returncode == 0 and f"sbteam-tui {command}" in sub.stdout

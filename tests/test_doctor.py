@@ -8,7 +8,6 @@ from e2b_code_interpreter.models import Execution, ExecutionError, Result
 
 from team.config import ConfigError, Settings
 from team.doctor import DEMO_DETAIL, Check, doctor_main, render_table, run_checks
-from team.model import MODEL_TOOL_TEXT_ERROR
 from tests.openai_server import FakeOpenAIServer, tool_call, unused_port
 
 KEY = "sk-doctor-0123456789abcdefghij"
@@ -137,11 +136,30 @@ async def test_model_answering_text_fails() -> None:
 
 
 async def test_model_writing_tool_call_as_text_fails() -> None:
+    # text tool calls off: the same one-line wording as the run's guard (team/text_tools.py)
     with FakeOpenAIServer(script=['{"name": "ping", "arguments": {}}']) as srv:
         checks = await run_checks(
-            settings_for(srv.base_url), sandbox_factory=factory_for(FakeSandbox())
+            settings_for(srv.base_url, text_tools="off"), sandbox_factory=factory_for(FakeSandbox())
         )
-    assert rows(checks)["model calls tools"].detail == MODEL_TOOL_TEXT_ERROR
+    tools = rows(checks)["model calls tools"]
+    assert tools.status == "FAIL" and "wrote a tool call as plain text" in tools.detail
+    assert 'received: {"name": "ping", "arguments": {}}' in tools.detail
+    assert "SBTEAM_TEXT_TOOLS=on" in tools.detail and "SBTEAM_TEXT_TOOLS=on" in tools.fix
+
+
+async def test_model_writing_tool_call_as_text_is_parsed_when_text_tools_are_on() -> None:
+    with FakeOpenAIServer(script=['```json\n{"name": "ping", "arguments": {}}\n```']) as srv:
+        checks = await run_checks(settings_for(srv.base_url), sandbox_factory=factory_for(FakeSandbox()))
+    tools = rows(checks)["model calls tools"]
+    assert tools.status == "OK" and "called ping (parsed from text" in tools.detail
+
+
+async def test_model_not_listed_by_the_endpoint_is_a_warning_with_the_names() -> None:
+    with FakeOpenAIServer(script=[tool_call("ping", {})], models=["qwen2.5-coder", "llama3.2"]) as srv:
+        checks = await run_checks(settings_for(srv.base_url), sandbox_factory=factory_for(FakeSandbox()))
+    key = rows(checks)["API key accepted"]
+    assert key.status == "WARN" and "'llama3.1:8b' is not among the endpoint's models" in key.detail
+    assert "llama3.2, qwen2.5-coder" in key.detail and "OPENAI_MODEL" in key.fix
 
 
 async def test_model_404_names_the_model() -> None:

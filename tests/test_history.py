@@ -130,3 +130,33 @@ async def test_history_screen_says_1_run_and_shows_the_start_time(tmp_path):
         assert isinstance(app.screen, RunViewScreen)
         label = str(app.screen.query_one("#run-label", Static).render())
         assert "2025-01-01 10:00" in label and "1 file" in label and "1 files" not in label
+
+
+def test_a_run_being_written_shows_running_and_a_dead_one_interrupted(tmp_path):
+    """`history` while another process runs: "running", not "interrupted 0.0 s"; once the
+    writer is gone without a RunFinished (a crash), "interrupted"."""
+    import subprocess
+    import sys
+    import textwrap
+
+    runs = tmp_path / "runs"
+    writer = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from team import events as ev
+        from team.records import RunRecord
+        record = RunRecord(Path({str(runs)!r}), "20261201-120000-abcdef", [])
+        record.append(ev.RunStarted(task="t", model="m", demo=True, sandbox="local", isolation="none",
+                                    max_messages=30, timeout=600, run_id="20261201-120000-abcdef"))
+        record.sync()
+        print("ready", flush=True)
+        sys.stdin.read()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert summarize(runs / "20261201-120000-abcdef").reason == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert summarize(runs / "20261201-120000-abcdef").reason == "interrupted"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -390,3 +391,73 @@ async def test_a_stream_that_is_not_utf8_is_one_classified_line() -> None:
     line = classify_model_error(caught.value, settings)
     assert line.startswith(f"the model endpoint {base} sent text that is not UTF-8")
     assert "\n" not in line and "RuntimeError" not in line
+
+
+# --------------------------------------------------------------------------- issue 14: the client each agent gets
+
+
+def test_run_end_reasons_survive_autogens_relay() -> None:
+    from team.cost import BudgetExceeded
+    from team.model import DegenerateReply, run_end_of
+
+    assert run_end_of(BudgetExceeded("over")) == ("budget", "over")
+    relayed = RuntimeError("DegenerateReply: Planner's reply repeated itself again\nTraceback (most recent call last):\n…")
+    assert run_end_of(relayed) == ("degenerate", "Planner's reply repeated itself again")
+    assert run_end_of(RuntimeError("ValueError: BudgetExceededX is not a thing")) is None
+    assert run_end_of(DegenerateReply("x")) == ("degenerate", "x")
+
+
+def test_client_classes_load_by_path_for_load_component() -> None:
+    from autogen_core.models import ChatCompletionClient
+
+    client = ChatCompletionClient.load_component(
+        {"provider": "team.model.SbteamOpenAIClient",
+         "config": {"model": "gpt-4o", "api_key": KEY, "base_url": "http://127.0.0.1:9/v1"}}
+    )
+    assert type(client).__name__ == "SbteamOpenAIClient"
+    azure = ChatCompletionClient.load_component(
+        {"provider": "team.model.SbteamAzureOpenAIClient",
+         "config": {"model": "gpt-4o", "api_key": KEY, "azure_endpoint": "https://x.openai.azure.com",
+                    "azure_deployment": "d", "api_version": "2024-06-01"}}
+    )
+    assert type(azure).__name__ == "SbteamAzureOpenAIClient"  # a key-based config needs no azure packages
+
+
+async def test_leaving_a_stream_early_closes_the_response() -> None:
+    """A cut reply (or a stop) must end the server's generation at once, not at garbage collection."""
+    long = text(" ".join(f"w{i}" for i in range(2000)), pace=0.002)
+    with FakeOpenAIServer(script=[long]) as srv:
+        client = build_model_client(settings_for(srv))
+        stream = client.create_stream(HI)
+        got = 0
+        async for item in stream:
+            got += isinstance(item, str)
+            if got == 20:
+                break
+        await stream.aclose()
+        for _ in range(100):
+            if srv.streams_cut:
+                break
+            await asyncio.sleep(0.02)
+        assert srv.streams_cut and srv.streams_cut[0] < 500 and not srv.streams_sent
+        await client.close()
+
+
+async def test_a_request_ending_with_the_agents_own_text_gets_the_turn_back() -> None:
+    from team.model import your_turn_note
+    from team.models_config import build_agent_clients
+
+    history = [*HI, AssistantMessage(content="I think we are done.", source="Planner")]
+    with FakeOpenAIServer(script=["ok", "ok"]) as srv:
+        local = build_agent_clients(settings_for(srv))
+        await local["Planner"].create(history)
+        await local.close()
+        last = srv.requests[0]["messages"][-1]
+        assert (last["role"], last["content"]) == ("user", your_turn_note([]))
+        assert "answer TERMINATE" in last["content"]
+        assert "transfer_to_planner" in your_turn_note(["run_code", "transfer_to_planner"])
+        openai = build_agent_clients(settings_for(srv, openai_api_base=None))
+        openai["Planner"].inner._client.base_url = srv.base_url  # OpenAI's own API, served here
+        await openai["Planner"].create(history)
+        await openai.close()
+        assert srv.requests[1]["messages"][-1]["role"] == "assistant"  # OpenAI accepts it as it is

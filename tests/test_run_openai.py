@@ -18,7 +18,6 @@ import pytest_asyncio
 from team import events as ev
 from team.config import Settings
 from team.demo import FILES, SEED_CODE
-from team.model import MODEL_TOOL_TEXT_ERROR
 from team.records import read_events
 from team.run import RunController
 from team.session import CodeSession
@@ -270,11 +269,14 @@ def code_agent_writes_call(req: dict) -> Reply | str:
     "responder", [planner_writes_call, code_agent_writes_call], ids=["planner", "codeagent"]
 )
 async def test_tool_call_written_as_text_is_detected(session, tmp_path, responder):
+    # With SBTEAM_TEXT_TOOLS=off (tests/test_text_tools.py has them on): the run's guard ends it,
+    # saying what arrived and that such calls can be turned into real ones.
     with FakeOpenAIServer(script=responder) as server:
-        _, events = await run_once(settings_for(server.base_url, tmp_path), session, "task")
+        _, events = await run_once(settings_for(server.base_url, tmp_path, text_tools="off"), session, "task")
     done = finished(events)
-    assert (done.reason, done.message) == ("error", MODEL_TOOL_TEXT_ERROR)
-    assert "tool calling" in done.message and "\n" not in done.message
+    assert done.reason == "error" and "wrote a tool call as plain text" in done.message
+    assert "SBTEAM_TEXT_TOOLS=on" in done.message and "received: " in done.message
+    assert "\n" not in done.message
     assert not any(isinstance(e, ev.ToolResult) for e in events)  # nothing was run
 
 

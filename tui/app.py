@@ -154,7 +154,9 @@ class SbteamApp(App[int]):
         Binding("escape", "stop", "Stop", tooltip="Stop at the end of this turn; press again to stop at once",
                 priority=True),
         Binding("ctrl+r", "restart", "Restart", priority=True),
-        Binding("ctrl+n", "new_task", "New task", priority=True),
+        Binding("ctrl+n", "new_task", "New task", tooltip="A new conversation (keep or reset the sandbox)",
+                priority=True),
+        Binding("ctrl+o", "add_data", "Data", tooltip="Upload your files into /home/user/data/", priority=True),
         Binding("ctrl+b,f2", "toggle_files", "Files", tooltip="Show or hide the sandbox files", priority=True),
         Binding("ctrl+s", "save_file", "Save", tooltip="Save the selected file to ./sbteam-output", priority=True),
         Binding("f4", "history", "History", priority=True),
@@ -176,8 +178,12 @@ class SbteamApp(App[int]):
         output_dir: Path | None = None,
         cursor_blink: bool = True,
         approve: bool = False,
+        data: list[str] | None = None,
+        data_consent: bool = False,
     ) -> None:
         super().__init__()
+        self.initial_data = list(data or [])  # --data: uploaded once the sandbox is up
+        self.data_consent = data_consent
         self.config_error = settings if isinstance(settings, ConfigError) else None
         self.settings: Settings | None = None if self.config_error else settings  # type: ignore[assignment]
         self.initial_task = task
@@ -232,9 +238,14 @@ class SbteamApp(App[int]):
         self.query_one("#preview").border_title = "Preview"
         self.query_one(Transcript).border_title = "Transcript"
         demo = settings.is_demo
-        self.sub_title = "DEMO" if demo else inert(settings.openai_model)
+        # [models #14] each agent's model and the spend cap in the status bar
+        from team.models_config import agent_models, model_label
+
+        self.sub_title = "DEMO" if demo else inert(model_label(settings))
         self.status.set(
-            model="DEMO" if demo else settings.openai_model,
+            model="DEMO" if demo else model_label(settings),
+            models=agent_models(settings),
+            max_cost=settings.max_cost,
             demo=demo,
             sandbox_kind=settings.sandbox,
             max_messages=settings.max_messages,
@@ -324,7 +335,8 @@ class SbteamApp(App[int]):
         await asyncio.to_thread(load_images)  # numpy/PIL via textual-image, off the event loop
         self.sub_title = "DEMO" if ctrl.demo else inert(ctrl.model_label)
         self.status.set(
-            model=ctrl.model_label, demo=ctrl.demo, sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation
+            model=ctrl.model_label, demo=ctrl.demo, sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation,
+            models=getattr(ctrl, "agent_models", {}),  # [models #14] each agent's model
         )
         self.booted.set()
         if self.autostart and self.initial_task:
@@ -345,6 +357,8 @@ class SbteamApp(App[int]):
             self._show_state()
         if failed:
             return  # listing files would quietly retry the start; the next run does it in the open
+        if self.initial_data:
+            self.upload_data(self.initial_data, consent=self.data_consent)
         if ctrl.isolation == "none":
             self.notify(
                 "The local sandbox is NOT ISOLATED (bubblewrap not found): code runs as you.",
@@ -376,25 +390,31 @@ class SbteamApp(App[int]):
         self._send(event.text)
 
     def _send(self, task: str) -> None:
+        """Send a task: a follow-up in the current conversation when one has finished
+        (its team remembers it, same sandbox and variables), else a new conversation."""
+        follow = self.run_id is not None and bool(getattr(self.ctrl, "can_follow_up", False))
         self.current_task = task
         self.run_state = "running"
         self._reset_status()
         self._show_state()
-        self._drive_run(task)
+        self._drive_run(task, follow_up=follow)
 
     def _reset_status(self) -> None:
         self.status.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="", cost=None,
-                        agent_tokens={}, resumed_from="")
+                        agent_tokens={}, resumed_from="", turn=1, conversation_messages=0, conversation_elapsed=0.0)
 
     @work(exclusive=True, group="run", exit_on_error=False)
-    async def _drive_run(self, task: str, restart: bool = False, resume_from: str = "") -> None:
-        """The one worker that starts (or restarts, or resumes) a run and renders its events."""
+    async def _drive_run(self, task: str, restart: bool = False, resume_from: str = "", follow_up: bool = False) -> None:
+        """The one worker that starts (or restarts, resumes, follows up) a run and renders its events."""
         ctrl = await self._controller()
-        if restart:  # ctrl.restart() replaces the sandbox: show nothing more of the old one
+        restarts_turn = restart and getattr(ctrl, "turn", 1) > 1  # a follow-up turn keeps the sandbox
+        if restart and not restarts_turn:  # ctrl.restart() replaces the sandbox: nothing more of the old one
             await self._forget_sandbox_files(RESTART_NOTE)
         try:
             if resume_from:
                 run_id = await ctrl.resume(resume_from, task)
+            elif follow_up:
+                run_id = ctrl.follow_up(task)
             else:
                 run_id = await ctrl.restart() if restart else ctrl.start(task)
         except (ValueError, RuntimeError) as exc:
@@ -403,7 +423,7 @@ class SbteamApp(App[int]):
             self.notify(str(exc), severity="warning")
             return
         self.run_id = run_id
-        if restart:
+        if restart and not restarts_turn:
             self._refresh_files()  # the new sandbox's (empty) folder
         finished = False
         try:
@@ -441,6 +461,8 @@ class SbteamApp(App[int]):
                 tokens_out=event.tokens_out,
                 cost=event.cost,
                 agent_tokens=event.agent_tokens,
+                conversation_messages=event.conversation_messages,
+                conversation_elapsed=event.conversation_elapsed,
             )
         elif isinstance(event, TokenDelta | Message | ToolCall):
             if event.agent != "user" and event.agent != status.agent:
@@ -458,6 +480,7 @@ class SbteamApp(App[int]):
                 demo=event.demo,
                 resumed_from=event.resumed_from,
                 limits=event.limits,
+                turn=event.turn,
             )
         elif isinstance(event, SandboxStatus):
             self.sandbox_starting = event.state == "starting"
@@ -522,7 +545,7 @@ class SbteamApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         main_only = ("stop", "restart", "new_task", "save_file", "toggle_files", "scroll_bottom", "history",
-                     "export", "toggle_approve")
+                     "export", "toggle_approve", "add_data")
         if action in main_only:
             from tui.screens.approval import ApprovalScreen
 
@@ -560,6 +583,80 @@ class SbteamApp(App[int]):
         self._reset_status()
         self._show_state()
         self._drive_run(self.current_task, restart=True)
+
+    # -- the user's data ----------------------------------------------------------------
+
+    def action_add_data(self) -> None:
+        """Ctrl+O: pick host files or folders to upload (also while a run goes on)."""
+        from tui.screens.data_picker import DataPickerScreen
+
+        def chosen(paths: list[str] | None) -> None:
+            if paths:
+                self.upload_data(paths)
+
+        self.push_screen(DataPickerScreen(), chosen)
+
+    @on(TaskInput.PathsPasted)
+    def _paths_pasted(self, event: TaskInput.PathsPasted) -> None:
+        """A pasted or dropped path: offer to upload it instead of typing it into the task."""
+        from tui.screens.data_picker import UploadPastedModal
+
+        def answered(choice: str | None) -> None:
+            if choice == "upload":
+                self.upload_data(event.paths)
+            elif choice == "text":
+                event.input.insert(event.text)
+
+        self.push_screen(UploadPastedModal(event.paths), answered)
+
+    @work(group="upload", exit_on_error=False)
+    async def upload_data(self, paths: list[str], consent: bool = False) -> None:
+        """Upload host paths into /home/user/data/ (asks above 500 MB; a bar for large ones)."""
+        import threading
+
+        from team.uploads import ASK_ABOVE, UploadError, collect
+        from tui.screens.data_picker import ConfirmUploadModal, UploadProgressScreen
+
+        ctrl = await self._controller()
+        try:
+            plan = await asyncio.to_thread(collect, paths)
+        except UploadError as exc:
+            self.notify(f"Cannot upload: {exc}", severity="error", timeout=10)
+            return
+        if plan.total > ASK_ABOVE and not consent:
+            answer = await self.push_screen_wait(
+                ConfirmUploadModal(f"The upload is {plan.total / (1 << 20):,.0f} MB (over 500 MB). Upload it?")
+            )
+            if answer != "yes":
+                return
+            consent = True
+        bar = UploadProgressScreen(plan.total) if plan.total > 50 << 20 else None
+        if bar is not None:
+            await self.push_screen(bar)
+        main = threading.get_ident()
+
+        def progress(done: int, total: int) -> None:
+            if bar is None:
+                return
+            if threading.get_ident() == main:
+                bar.advance_to(done)
+            else:
+                self.call_from_thread(bar.advance_to, done)
+
+        try:
+            done = await ctrl.add_data(paths, progress=progress, consent=consent)
+        except Exception as exc:
+            self.notify(f"Upload failed: {one_line(exc)}", severity="error", timeout=15)
+            return
+        finally:
+            if bar is not None:
+                bar.dismiss()
+        names = ", ".join(d["path"] for d in done[:4]) + (" …" if len(done) > 4 else "")
+        self.transcript.add_note(
+            f"📥 uploaded {len(done)} file(s): {names} — the team is told about it with its next question", "bold"
+        )
+        self.file_tree.mark_changed([d["path"] for d in done], [], [])  # new in the tree, like the team's files
+        self._refresh_files()
 
     def action_new_task(self) -> None:
         """Ctrl+N: ask keep/reset sandbox, then clear the transcript for a new task."""
@@ -780,8 +877,20 @@ class SbteamApp(App[int]):
         self._show_preview(entry)
 
     @work(exclusive=True, group="preview", exit_on_error=False)
-    async def _show_preview(self, entry: Any) -> None:
+    async def _show_preview(self, entry: Any, sheet: str | int = 0, stats: bool = False) -> None:
         ctrl = await self._controller()
+        if _sandbox_table(entry.path, entry.size) and hasattr(ctrl, "table_preview"):
+            await self.preview.show_message(entry.path, "reading the table in the sandbox…", style="dim")
+            try:
+                result = await ctrl.table_preview(entry.path, sheet=sheet, stats=stats)
+            except Exception as exc:
+                await self.preview.show_message(entry.path, f"Cannot read {entry.path} as a table: {one_line(exc)}")
+                return
+            if "error" in result:
+                await self.preview.show_message(entry.path, f"Cannot read {entry.path} as a table: {result['error']}")
+                return
+            await self.preview.show_table(entry.path, result, entry.size)
+            return
         try:
             data = await ctrl.read_file(entry.path, max_bytes=MAX_PREVIEW_BYTES)
         except Exception as exc:
@@ -789,19 +898,51 @@ class SbteamApp(App[int]):
             return
         await self.preview.show(entry.path, data, size=max(entry.size, len(data)))
 
+    def action_table_stats(self) -> None:
+        """`s` on a table preview: column statistics, or back to the rows."""
+        preview = self.preview
+        entry = self.file_tree.entries.get(preview.path or "") if preview.kind == "table" else None
+        if entry is not None:
+            self._show_preview(entry, sheet=preview.table.get("sheet") or 0, stats="stats" not in preview.table)
+
+    def action_table_sheet(self, step: int) -> None:
+        """`[` / `]` on an Excel preview: the previous or next sheet."""
+        preview = self.preview
+        sheets = preview.table.get("sheets") or [] if preview.kind == "table" else []
+        entry = self.file_tree.entries.get(preview.path or "")
+        if entry is not None and len(sheets) > 1:
+            current = sheets.index(preview.table.get("sheet")) if preview.table.get("sheet") in sheets else 0
+            self._show_preview(entry, sheet=sheets[(current + step) % len(sheets)])
+
     async def _read_image(self, path: str) -> bytes:
         ctrl = await self._controller()
         return await ctrl.read_file(path, max_bytes=5_000_000)
 
 
+def _sandbox_table(path: str, size: int) -> bool:
+    """Read in the sandbox: formats the host does not parse, and CSV/TSV too large to read here."""
+    from team.tables import is_table
+
+    ext = path.rsplit(".", 1)[-1].lower()
+    if not is_table(path) or ext == "json":  # JSON: shown as text (partially when large)
+        return False
+    return ext not in ("csv", "tsv") or size > MAX_PREVIEW_BYTES
+
+
 def run_app(
-    settings: Settings | ConfigError, *, task: str | None = None, autostart: bool = False, approve: bool = False
+    settings: Settings | ConfigError,
+    *,
+    task: str | None = None,
+    autostart: bool = False,
+    approve: bool = False,
+    data: list[str] | None = None,
+    data_consent: bool = False,
 ) -> int:
     """Build and run the app; returns the process exit code (2 for bad configuration)."""
     from tui.widgets.images import detect
 
     detect()  # image support must be asked before Textual owns the terminal
-    app = SbteamApp(settings, task=task, autostart=autostart, approve=approve)
+    app = SbteamApp(settings, task=task, autostart=autostart, approve=approve, data=data, data_consent=data_consent)
     result = app.run()
     if isinstance(settings, ConfigError):
         return 2

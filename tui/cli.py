@@ -17,7 +17,7 @@ from pathlib import Path
 from team.config import ConfigError, Settings
 from team.sanitize import inert
 
-SUBCOMMANDS = ("run", "doctor", "export", "batch", "history")
+SUBCOMMANDS = ("run", "doctor", "export", "batch", "history", "eval", "models")
 
 # What the top-level --help lists (every subcommand; each has its own --help).
 COMMAND_HELP = (
@@ -25,8 +25,13 @@ COMMAND_HELP = (
     ("doctor", "check configuration, model, tool calling, sandbox and isolation"),
     ("history [TEXT]", "list past runs: task, reason, duration, files, cost"),
     ("export RUN_ID", "export a recorded run as Markdown or a notebook (--format md|ipynb)"),
-    ("batch FILE", "run many tasks, one per line, each with its own sandbox"),
+    ("batch FILE", "run many tasks, one per line, each with its own sandbox (--out, --shard; batch merge OUT…)"),
+    ("models", "each agent's model, endpoint, price and options, keys masked (--models FILE)"),
+    ("eval QUESTIONS", "score the team on DABench-format questions (--sample: the bundled set; eval merge OUT…)"),
 )
+
+
+MODELS_HELP = "model file (YAML: a default and per-agent AutoGen model clients); default SBTEAM_MODELS, else sbteam.yaml or models.yaml here or in ~/.config/sbteam"
 
 
 def _commands_epilog() -> str:
@@ -47,18 +52,26 @@ def _app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
     parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
     parser.add_argument("--approve", action="store_true", help="approve each run_code/install/write (F6 toggles)")
+    parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
+    parser.add_argument("--data", nargs="+", metavar="PATH", help="upload files/folders/globs ('examples' for the bundled data) to /home/user/data/")
+    parser.add_argument("--yes", action="store_true", help="upload more than 500 MB without asking")
     return parser
 
 
 def _run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sbteam-tui run", description="Run one task headless.")
-    parser.add_argument("task", help="the task text ('-' reads it from standard input)")
+    parser.add_argument("task", nargs="?", help="the task text ('-' reads it from standard input)")
     parser.add_argument("--out", type=Path, help="download the sandbox's files to this folder")
     parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
     parser.add_argument("--approve", action="store_true", help="ask before each run_code/install/write")
-    parser.add_argument("--resume", metavar="RUN_ID", help="continue this earlier run; TASK is the new instruction")
+    parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
+    parser.add_argument("--resume", metavar="RUN_ID", help="a new run continuing this earlier run; TASK is the new instruction")
+    parser.add_argument("--continue", dest="continue_run", nargs="?", const="", metavar="RUN_ID",
+                        help="ask a follow-up in the same conversation (the newest run when no id)")
+    parser.add_argument("--data", nargs="+", metavar="PATH", help="upload files/folders/globs ('examples' for the bundled data) to /home/user/data/ first")
+    parser.add_argument("--yes", action="store_true", help="upload more than 500 MB without asking")
     return parser
 
 
@@ -75,9 +88,21 @@ def _batch_parser() -> argparse.ArgumentParser:
         prog="sbteam-tui batch", description="Run many tasks, one per line, each with its own sandbox."
     )
     parser.add_argument("tasks_file", type=Path)
-    parser.add_argument("--concurrency", type=int, default=2, help="runs at once (local: capped by CPUs)")
+    parser.add_argument("--concurrency", type=int, default=2, help="runs at once (local: capped by CPUs; E2B: by SBTEAM_E2B_CONCURRENCY)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="results.jsonl + summary.json here; the same command again skips finished tasks")
+    parser.add_argument("--shard", metavar="I/N", help="run the I-th of N slices (0-based; default from JOB_COMPLETION_INDEX/JOB_COMPLETIONS)")
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds per task (default SBTEAM_TIMEOUT)")
     parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
+    return parser
+
+
+def _models_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sbteam-tui models", description="Print the resolved model configuration of each agent, keys masked."
+    )
+    parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
     return parser
 
 
@@ -92,17 +117,30 @@ def _doctor_parser() -> argparse.ArgumentParser:
         prog="sbteam-tui doctor", description="Check configuration, model, sandbox and isolation."
     )
     parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
     return parser
 
 
-def load_settings(sandbox: str | None = None, demo: bool = False) -> Settings:
-    """Settings from the environment and ./.env, with command-line overrides."""
+def load_settings(
+    sandbox: str | None = None, demo: bool = False, models: str | None = None, *, shared_cap: bool = True
+) -> Settings:
+    """Settings from the environment and ./.env, with command-line overrides.
+
+    `shared_cap`: every run started from these settings (a batch, an eval) shares one
+    SBTEAM_MAX_COST besides its own; the app asks for none (each run has its cap).
+    """
     import os
 
     env = dict(os.environ)
     if sandbox:
         env["SBTEAM_SANDBOX"] = sandbox
+    if models:
+        env["SBTEAM_MODELS"] = models
     settings = Settings.load(env=env)
+    if shared_cap and settings.max_cost is not None:
+        from team.cost import SpendPool
+
+        settings = settings.with_(spend_pool=SpendPool(settings.max_cost))
     return settings.with_(demo=True) if demo else settings
 
 
@@ -116,10 +154,17 @@ def _print_config_error(error: ConfigError) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
-        args = _run_parser().parse_args(argv[1:])
+        parser = _run_parser()
+        args = parser.parse_args(argv[1:])
+        if args.task is None and args.data and len(args.data) > 1:
+            args.task = args.data.pop()  # `--data a.csv b.csv "the task"`: the greedy list took it
+        if args.task is None and args.continue_run:
+            args.task, args.continue_run = args.continue_run, ""  # `--continue "follow-up"`: the newest run
+        if args.task is None:
+            parser.error("the following arguments are required: task")
         task = sys.stdin.read() if args.task == "-" else args.task
         try:
-            settings = load_settings(args.sandbox, args.demo)
+            settings = load_settings(args.sandbox, args.demo, args.models)
         except ConfigError as error:
             _print_config_error(error)
             return 2
@@ -129,11 +174,20 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(
                 run_headless(
                     settings, task, out_dir=args.out, json_lines=args.json,
-                    approve=args.approve, resume=args.resume,
+                    approve=args.approve, resume=args.resume, data=args.data, consent=args.yes,
+                    continue_run=args.continue_run,
                 )
             )
         except KeyboardInterrupt:
             return 130
+    if argv and argv[0] == "eval":
+        from team.eval.command import eval_main
+
+        return eval_main(argv[1:], load_settings, _print_config_error)
+    if argv[:2] == ["batch", "merge"]:
+        from team.eval.command import merge_main
+
+        return merge_main("batch", argv[2:])
     if argv and argv[0] in ("export", "batch", "history"):
         return _offline_command(argv)
     if argv and argv[0] == "doctor":
@@ -141,18 +195,23 @@ def main(argv: list[str] | None = None) -> int:
         from team.doctor import doctor_main
 
         try:
-            settings_or_error: Settings | ConfigError = load_settings(args.sandbox)
+            settings_or_error: Settings | ConfigError = load_settings(args.sandbox, models=args.models)
         except ConfigError as error:
             settings_or_error = error
         return asyncio.run(doctor_main(settings_or_error))
+    if argv and argv[0] == "models":
+        return _models_command(argv[1:])
     args = _app_parser().parse_args(argv)
     try:
-        settings_or_error = load_settings(args.sandbox, args.demo)
+        settings_or_error = load_settings(args.sandbox, args.demo, args.models, shared_cap=False)
     except ConfigError as error:
         settings_or_error = error
     from tui.app import run_app
 
-    code = run_app(settings_or_error, task=args.task, autostart=bool(args.task), approve=args.approve)
+    code = run_app(
+        settings_or_error, task=args.task, autostart=bool(args.task), approve=args.approve,
+        data=args.data, data_consent=args.yes,
+    )
     # Everything is closed by now. The interpreter's final garbage collection walks
     # every object of AutoGen, the SDKs and Textual (~1 s on 2 cores) only to free
     # memory the OS reclaims anyway; freezing them skips that and quits at once.
@@ -168,7 +227,7 @@ def _offline_command(argv: list[str]) -> int:
     parser = {"export": _export_parser, "batch": _batch_parser, "history": _history_parser}[command]()
     args = parser.parse_args(argv[1:])
     try:
-        settings = load_settings(getattr(args, "sandbox", None), getattr(args, "demo", False))
+        settings = load_settings(getattr(args, "sandbox", None), getattr(args, "demo", False), getattr(args, "models", None))
     except ConfigError as error:
         _print_config_error(error)
         return 2
@@ -195,6 +254,8 @@ def _offline_command(argv: list[str]) -> int:
             cost = format_cost(run.cost)
             count, noun = plural(len(run.files), "file").split(" ")  # "1 file", "12 files"
             mark = f"  ⚠ record incomplete: {run.incomplete}" if run.incomplete else ""
+            if run.turns > 1:
+                task = f"{task}  ({run.turns} turns)"
             print(inert(f"{run.run_id}  {run.reason:<12} {run.duration:7.1f} s  {count:>3} {noun:<5}  {cost:>8}  {task}{mark}"))
         return 0
     from team.batch import read_tasks, run_batch, summary_table
@@ -207,9 +268,36 @@ def _offline_command(argv: list[str]) -> int:
     if not tasks:
         print(inert(f"sbteam-tui: {args.tasks_file} holds no tasks (one per line)"), file=sys.stderr)
         return 2
-    results = asyncio.run(run_batch(settings, tasks, concurrency=args.concurrency))
+    from team.eval.command import batch_options
+    from team.scale import ScaleError
+
+    try:
+        out, shard = batch_options(args)
+    except ScaleError as exc:
+        print(inert(f"sbteam-tui: {exc}"), file=sys.stderr)
+        return 2
+    if args.timeout is not None:
+        settings = settings.with_(timeout=args.timeout)
+    try:
+        results = asyncio.run(run_batch(settings, tasks, concurrency=args.concurrency, out=out, shard=shard))
+    except KeyboardInterrupt:
+        return 130
     print(inert(summary_table(results)))
     return 0 if all(r.reason == "terminate" for r in results) else 1
+
+
+def _models_command(argv: list[str]) -> int:
+    """`sbteam-tui models`: the resolved configuration of each agent's model, keys masked."""
+    args = _models_parser().parse_args(argv)
+    try:
+        settings = load_settings(models=args.models)
+    except ConfigError as error:
+        _print_config_error(error)
+        return 2
+    from team.models_config import describe
+
+    print(inert(describe(settings)))
+    return 0
 
 
 if __name__ == "__main__":

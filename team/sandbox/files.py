@@ -125,6 +125,10 @@ class LocalFiles:
         data, _size = await self._run(path, self._fs.read, rel)
         return data.decode("utf-8", "replace") if format == "text" else bytearray(data)
 
+    async def copy_from(self, path: str, source_fd: int, size: int, advanced: Any = None) -> int:
+        """Not E2B's: copy an open host file in (uploads), in the kernel; bytes copied."""
+        return await self._run(path, self._fs.copy_from, sandbox_relpath(path), source_fd, size, advanced)
+
     async def write(self, path: str, data: Any, **kw: Any) -> WriteInfo:
         """Write str/bytes/file-like/(async) iterable data, creating parent folders."""
         return (await self.write_files([{"path": path, "data": data}], **kw))[0]

@@ -177,6 +177,7 @@ class LocalSandbox(KernelBackend):
         self._runs = 0  # kernel folders made so far (run-<n>)
         self._pid = os.getpid()
         self._disk_next = 0.0
+        self._side: str | None = None  # the code context of run_side
         self._disk_over: str | None = None
         from .commands import LocalCommands
 
@@ -240,6 +241,14 @@ class LocalSandbox(KernelBackend):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.kill()
+
+    async def run_side(self, code: str, timeout: float = 120) -> Any:  # noqa: ASYNC109
+        """Run code that is not the team's (previews, data descriptions) in a code context
+        of its own (a second kernel, started on first use): it neither waits for nor
+        disturbs the team's kernel, its variables or its execution count."""
+        if self._side is None or self._side not in {c.id for c in await self.list_code_contexts()}:
+            self._side = (await self.create_code_context()).id
+        return await self.run_code(code, context=self._side, timeout=timeout)
 
     def kernel_process(self) -> subprocess.Popen[bytes] | None:
         """The launcher process of the default context's kernel (bwrap, or the kernel itself)."""

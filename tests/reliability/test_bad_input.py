@@ -23,7 +23,6 @@ import pytest
 
 from team import events as ev
 from team.config import ConfigError, Settings
-from team.model import MODEL_TOOL_TEXT_ERROR
 from team.records import read_events
 from team.run import RunController
 from team.scripted import Call
@@ -227,13 +226,31 @@ async def test_model_name_rejected(settings, shared_session) -> None:
 
 @MODULE_LOOP
 async def test_model_without_tool_calling(settings, shared_session) -> None:
-    """A model that writes its tool call as text instead of calling the tool."""
+    """A model that writes its tool call as text instead of calling the tool, with the
+    text-call reader off: one line saying so and how to turn it on."""
+    reply = text('```json\n{"name": "transfer_to_codeagent", "arguments": {}}\n```')
+    with FakeOpenAIServer(lambda _req: reply) as server:
+        events, done, _ = await _real_model_run(_model_settings(settings, server, text_tools="off"), shared_session)
+    message = one_line(done.message)
+    assert done.reason == "error"
+    assert message.startswith("Planner's model 'fake-model' wrote a tool call as plain text instead of calling the tool")
+    assert "set SBTEAM_TEXT_TOOLS=on" in message and message.endswith("(OPENAI_MODEL)")
+    # what it wrote is still in the transcript, so the user can see why
+    assert any(isinstance(e, ev.Message) and "transfer_to_codeagent" in e.text for e in events)
+
+
+@MODULE_LOOP
+async def test_model_writing_a_call_it_does_not_have(settings, shared_session) -> None:
+    """With the reader on (a local endpoint), the Planner's written handoff becomes a real
+    one; the CodeAgent then writes the same call, which it has no tool for: one line
+    naming the agent, the tool and what it wrote."""
     reply = text('```json\n{"name": "transfer_to_codeagent", "arguments": {}}\n```')
     with FakeOpenAIServer(lambda _req: reply) as server:
         events, done, _ = await _real_model_run(_model_settings(settings, server), shared_session)
-    assert done.reason == "error" and one_line(done.message) == MODEL_TOOL_TEXT_ERROR
-    # what it wrote is still in the transcript, so the user can see why
-    assert any(isinstance(e, ev.Message) and "transfer_to_codeagent" in e.text for e in events)
+    message = one_line(done.message)
+    assert done.reason == "error" and message.startswith("CodeAgent's model 'fake-model' wrote a tool call")
+    assert "no tool named 'transfer_to_codeagent'" in message
+    assert any(isinstance(e, ev.Handoff) and e.target == "CodeAgent" for e in events)  # the Planner's worked
 
 
 # ---------------------------------------------------------------- the task

@@ -64,6 +64,8 @@ def _responder(code: str, at_last_turn=None):
                 return Call("transfer_to_codeagent", thought="over to you")
             if at_last_turn is not None:
                 at_last_turn()
+                # more than the free end of the log's last page: the next appends need new space
+                return Say("Done: " + "all went well. " * 700 + "TERMINATE")
             return Say("Done. TERMINATE")
         if turn.agent == "CodeAgent" and turn.index == 0:
             return Call("run_code", {"code": code})

@@ -193,7 +193,7 @@ class HistoryScreen(Screen[None]):
             table.add_row(  # str cells are read as markup: escaped, and inert
                 inert_markup(_started(run.started)),
                 reason_cell,
-                inert_markup(_task_line(run.task, self.task_width)),
+                inert_markup(_task_line(run.task if run.turns <= 1 else f"({run.turns} turns) {run.task}", self.task_width)),
                 f"{run.duration:.0f} s",
                 str(len(run.files)),
                 str(run.messages),

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
@@ -87,6 +88,12 @@ def _is_number(cell: str) -> bool:
 class Preview(Vertical):
     """Title line + a body replaced for each file."""
 
+    BINDINGS = [  # on a table the sandbox read (the app does the reading)
+        Binding("s", "app.table_stats", "Stats", show=False),
+        Binding("left_square_bracket", "app.table_sheet(-1)", "Sheet", show=False),
+        Binding("right_square_bracket", "app.table_sheet(1)", "Sheet", show=False),
+    ]
+
     DEFAULT_CSS = """
     Preview { height: 1fr; }
     Preview #preview-title { height: auto; padding: 0 1; background: $boost; }
@@ -100,6 +107,7 @@ class Preview(Vertical):
         super().__init__(**kwargs)
         self.path: str | None = None
         self.kind: str | None = None
+        self.table: dict[str, Any] = {}  # what the sandbox sent for a "table" preview
 
     def compose(self):
         yield Static(Text("Select a file to preview it", style="dim"), id="preview-title")
@@ -118,19 +126,51 @@ class Preview(Vertical):
         self.query_one("#preview-note").display = False
 
     async def show_message(self, path: str, message: str, style: str = "red") -> None:
-        self.path, self.kind = path, "error"
         self.query_one("#preview-title", Static).update(inert_text(path, style="bold"))
         body = self.query_one("#preview-body")
         await body.remove_children()
         await body.mount(Static(inert_text(message, style=style)))
+        self.path, self.kind = path, "error"
         self.query_one("#preview-note").display = False
+
+    async def show_table(self, path: str, result: dict[str, Any], size: int) -> None:
+        """A table the sandbox read (Parquet, Excel, a large CSV): first rows, row count,
+        sheets and, when asked with `s`, column statistics."""
+        from textual.widgets import DataTable
+
+        self.table = result
+        title = inert_text(path, style="bold")
+        title.append(f"  {human_size(size)} · table", style="dim")
+        if result.get("sheets"):
+            title.append(inert(f" · sheet {result.get('sheet')} of {len(result['sheets'])}"), style="dim")
+        self.query_one("#preview-title", Static).update(title)
+        body = self.query_one("#preview-body", VerticalScroll)
+        await body.remove_children()
+        stats = result.get("stats")
+        columns = stats["columns"] if stats else [f"{c} ({t})" for c, t in zip(result["columns"], result["dtypes"], strict=False)]
+        rows = stats["rows"] if stats else result["rows"]
+        table: DataTable = DataTable(zebra_stripes=True, cursor_type="row")
+        table.add_columns(*(inert_text(c) for c in columns))
+        for row in rows:
+            table.add_row(*(inert_markup(str(cell)) for cell in (list(row) + [""] * len(columns))[: len(columns)]))
+        await body.mount(table)
+        self.path, self.kind = path, "table"
+        total = result.get("total")
+        if stats:
+            note = f"column statistics over {stats.get('over', 0):,} rows · s: back to the rows"
+        else:
+            note = f"first {len(rows):,} rows" + (f" of {total:,}" if total is not None else "") + " · s: column statistics"
+        if len(result.get("sheets") or []) > 1:
+            note += " · [ ]: other sheets"
+        note_widget = self.query_one("#preview-note", Static)
+        note_widget.update(inert(note))
+        note_widget.display = True
 
     async def show(self, path: str, data: bytes, size: int | None = None) -> str:
         """Render `data` (the first bytes of `path`); returns the kind chosen."""
         size = len(data) if size is None else size
         truncated = size > len(data)
         kind = classify(path, data)
-        self.path, self.kind = path, kind
         title = inert_text(path, style="bold")
         title.append(f"  {human_size(size)} · {kind}", style="dim")
         if truncated:
@@ -146,6 +186,7 @@ class Preview(Vertical):
             note.display = True
         await body.mount_all(widgets)
         body.scroll_home(animate=False)
+        self.path, self.kind = path, kind  # once it shows (tests and actions read these)
         return kind
 
     def _build_body(self, path: str, kind: str, data: bytes, truncated: bool):

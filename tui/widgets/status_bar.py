@@ -28,6 +28,8 @@ REASON_LABELS = {
     "stopped": "STOPPED",
     "error": "ERROR",
     "loop": "LOOP",
+    "budget": "BUDGET",  # SBTEAM_MAX_COST reached
+    "degenerate": "DEGENERATE",  # a reply repeated itself twice
 }
 
 STATE_STYLES = {
@@ -54,6 +56,13 @@ def cost_label(cost: float | None, demo: bool = False) -> str:
     from team.cost import format_cost
 
     return format_cost(cost)
+
+
+def budget_label(cost: float | None, cap: float) -> str:
+    """`$0.12/$1.00`: the run's cost against SBTEAM_MAX_COST, like the other limits."""
+    digits = 2 if cap >= 0.1 else 4
+    spent = "$?" if cost is None else f"${cost:.{digits}f}"
+    return f"{spent}/${cap:.{digits}f}"
 
 
 def short_id(run_id: str) -> str:
@@ -86,6 +95,7 @@ PRIORITY = {
     "messages": 80,
     "agent": 70,
     "elapsed": 60,
+    "budget": 55,  # a limit, like messages and seconds
     "tokens": 40,
     "model": 30,  # the header says DEMO or the model too
     "bar": 20,
@@ -146,7 +156,12 @@ class StatusBar(Static):
         self.isolation = "unknown"
         self.sandbox_error = ""  # why the sandbox failed to start ("" = it did not fail)
         self.limits = ""  # the sandbox's limits and how they are enforced (tooltip)
+        self.turn = 1  # turn of the conversation (a follow-up question is turn 2)
+        self.conversation_messages = 0  # the whole conversation's, for the tooltip
+        self.conversation_elapsed = 0.0
         self.cost: float | None = None
+        self.max_cost: float | None = None  # SBTEAM_MAX_COST, shown as $spent/$cap
+        self.models: dict[str, str] = {}  # each agent's model (a model file may give each its own)
         self.agent_tokens: dict[str, list[int]] = {}
         self.resumed_from = ""
         self.approve = False
@@ -190,6 +205,8 @@ class StatusBar(Static):
         if self.state == "finished" and self.reason == "error":
             style = STATE_STYLES["error"]
         state = Text.assemble(("● ", style), (self.state_label, style))
+        if self.turn > 1:  # a follow-up: limits are per turn; the tooltip has the conversation's totals
+            state.append(f"  turn {self.turn}", "bold")
         if self.resumed_from:
             state.append(inert(f"  ↻ continues {short_id(self.resumed_from)}"), "bold cyan")
         if self.approve:
@@ -202,12 +219,17 @@ class StatusBar(Static):
         parts.append(("bar", Text(_bar(self.messages, self.max_messages), "cyan")))
         parts.append(("elapsed", Text(f"{self.shown_elapsed():.0f}s/{self.timeout:.0f}s")))
         tokens = Text(f"tok {_tokens(self.tokens_in)}↑ {_tokens(self.tokens_out)}↓ ")
-        tokens.append(cost_label(self.cost, self.demo), "bold green" if self.cost else "")
-        parts.append(("tokens", tokens))
+        if self.max_cost is not None and not self.demo:
+            parts.append(("tokens", tokens))
+            over = self.cost is not None and self.cost >= self.max_cost * 0.8
+            parts.append(("budget", Text(budget_label(self.cost, self.max_cost), "bold red" if over else "bold green")))
+        else:
+            tokens.append(cost_label(self.cost, self.demo), "bold green" if self.cost else "")
+            parts.append(("tokens", tokens))
         if self.demo:
             parts.append(("model", Text(" DEMO ", "bold black on yellow")))
         else:
-            parts.append(("model", Text(inert(self.model or "model?"), "bold")))
+            parts.append(("model", Text(inert(self.model_shown or "model?"), "bold")))
         if self.sandbox_error:
             kind = inert(self.sandbox_kind or "sandbox")
             parts.append(("sandbox", Text.assemble(f"{kind}·", ("FAILED", "bold white on red"))))
@@ -218,6 +240,13 @@ class StatusBar(Static):
                 sandbox.append(" NOT ISOLATED ", "bold white on red")
             parts.append(("sandbox", sandbox))
         return parts
+
+    @property
+    def model_shown(self) -> str:
+        """The model; when the agents have different ones, the speaking agent's."""
+        if len(set(self.models.values())) > 1:
+            return self.models.get(self.agent) or next(iter(self.models.values()))
+        return self.model
 
     def build(self, width: int | None = None) -> Text:
         """The bar fitted to `width` cells (default: the widget's own width; 0 = everything)."""
@@ -230,6 +259,13 @@ class StatusBar(Static):
             lines.append(f"The sandbox failed to start: {self.sandbox_error}\nThe next run tries again.")
         elif self.limits:
             lines.append(f"Sandbox limits: {self.limits}")
+        if self.turn > 1:
+            lines.append(
+                f"Turn {self.turn}: {self.messages} messages, {self.shown_elapsed():.0f} s (limits are per turn); "
+                f"the conversation: {self.conversation_messages} messages, {self.conversation_elapsed:.0f} s"
+            )
+        if len(set(self.models.values())) > 1:
+            lines.append("Models: " + ", ".join(f"{agent} {model}" for agent, model in self.models.items()))
         tokens = agent_tokens_text(self.agent_tokens).replace(" · ", "\n")
         if tokens:
             lines.append(tokens)

@@ -38,6 +38,14 @@ class TaskInput(TextArea):
     """
 
     @dataclass
+    class PathsPasted(Message):
+        """A paste (or a dropped file) named existing host files: the app offers to upload them."""
+
+        input: TaskInput
+        paths: list[str]
+        text: str
+
+    @dataclass
     class Submitted(Message):
         """The user sent `text` (already stripped, never empty)."""
 
@@ -87,6 +95,16 @@ class TaskInput(TextArea):
         if index is not None:
             self.move_cursor(self.document.end)
         return True
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        from team.uploads import pasted_paths
+
+        paths = pasted_paths(event.text)
+        if paths:  # not typed into the task: the app asks (upload, or paste as text)
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.PathsPasted(self, paths, event.text))
+        # otherwise Textual's TextArea._on_paste inserts it as usual
 
     async def _on_key(self, event: events.Key) -> None:
         key = event.key

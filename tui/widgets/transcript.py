@@ -38,6 +38,7 @@ from team.events import (
     ToolCall,
     ToolResult,
 )
+from team.filetypes import human_size
 from team.sanitize import InertStream
 from tui.inert import inert, inert_content, inert_text
 from tui.widgets.images import fit, make_image
@@ -380,12 +381,24 @@ class Transcript(VerticalScroll, can_focus_children=False):
 
     def _ev_run_started(self, ev: RunStarted) -> None:
         model = "DEMO" if ev.demo else ev.model
+        if ev.turn > 1:  # a follow-up in the same conversation: same team, sandbox and variables
+            self._queued.append(Static(inert_text(f"──── turn {ev.turn} · follow-up ────", style="bold"), classes="item turn-divider"))
         line = f"run {ev.run_id} · {model} · {ev.sandbox}/{ev.isolation}"
+        if ev.turn > 1:
+            line += f" · turn {ev.turn}"
         if ev.resumed_from:
             line += f" · ↻ continues {ev.resumed_from}"
         if ev.approve:
             line += " · approval mode"
         self._queued.append(Static(inert_text(line), classes="item run-line"))
+
+    def _ev_data_uploaded(self, ev: Event) -> None:
+        files = getattr(ev, "files", [])
+        names = ", ".join(f"{f.get('path')} ({human_size(int(f.get('size', 0)))})" for f in files[:6])
+        more = f" and {len(files) - 6} more" if len(files) > 6 else ""
+        self.add_note(f"📥 data in the sandbox: {names}{more}", "bold")
+        for item in getattr(ev, "skipped", [])[:3]:
+            self.add_note(f"   not uploaded: {item.get('path')} ({item.get('reason')})", "yellow")
 
     def _ev_run_finished(self, ev: RunFinished) -> None:
         label = REASON_LABELS.get(ev.reason, ev.reason.upper())
