@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import posixpath
 from typing import Any
 
 from . import table_guest
+from .sandbox.base import WORKDIR
 
 TABLE_KINDS = frozenset(table_guest.KINDS.values())
 PREVIEW_ROWS = 200
@@ -51,16 +53,24 @@ async def describe(sandbox: Any, paths: list[str]) -> list[dict[str, Any]]:
     if not paths:
         return []
     try:
-        result = await _run(sandbox, _call("describe", list(paths), READ_CAP, DESCRIBE_ROWS), 120)
+        result = await _run(sandbox, _call("describe", [_absolute(p) for p in paths], READ_CAP, DESCRIBE_ROWS), 120)
     except Exception as exc:
         return [{"path": p, "error": str(exc)[:200]} for p in paths]
-    return result if isinstance(result, list) else []
+    if not isinstance(result, list):
+        return []
+    return [{**item, "path": path} for item, path in zip(result, paths, strict=False)]  # as the user names them
 
 
 async def preview(sandbox: Any, path: str, *, sheet: str | int = 0, stats: bool = False) -> dict[str, Any]:
     """The first rows of a table and what is known of the rest (see table_guest.preview)."""
-    result = await _run(sandbox, _call("preview", path, PREVIEW_ROWS, sheet, stats), 120)
+    result = await _run(sandbox, _call("preview", _absolute(path), PREVIEW_ROWS, sheet, stats), 120)
     return result if isinstance(result, dict) else {"error": "unexpected answer"}
+
+
+def _absolute(path: str) -> str:
+    """Under /home/user: the side context's working folder is not ours to assume (the
+    team's code may have changed it)."""
+    return path if path.startswith("/") else posixpath.join(WORKDIR, path)
 
 
 def is_table(path: str) -> bool:

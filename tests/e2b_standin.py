@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import builtins
 import contextlib
 import ctypes
 import json
@@ -105,6 +106,7 @@ class FakeSandbox:
     root: Path
     envs: dict[str, str]
     namespace: dict[str, Any] = field(default_factory=dict)
+    contexts: dict[str, dict[str, Any]] = field(default_factory=dict)  # code contexts' namespaces
     alive: bool = True
     execution_count: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -237,6 +239,10 @@ class E2BStandIn:
             await _send(writer, 204, b"")
         elif path == "/execute" and req.method == "POST":
             await self._execute(sandbox, req, reader, writer)
+        elif path == "/contexts" and req.method == "POST":  # a code context: a namespace of its own
+            context = uuid.uuid4().hex
+            sandbox.contexts[context] = {}
+            await _send_json(writer, 200, {"id": context, "language": "python", "cwd": HOME})
         elif path == "/files":
             await self._files(sandbox, req, writer)
         elif path.startswith("/filesystem.Filesystem/"):
@@ -332,7 +338,9 @@ class E2BStandIn:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        code = json.loads(req.body)["code"]
+        body = json.loads(req.body)
+        code = body["code"]
+        namespace = sandbox.contexts.get(body.get("context_id") or "", sandbox.namespace)
         # The cell runs in this process: paths under /home/user go to the sandbox's folder.
         code = code.replace(HOME, str(sandbox.host_path(HOME)))
         async with sandbox.lock:
@@ -343,7 +351,7 @@ class E2BStandIn:
                 with contextlib.suppress(RuntimeError):  # the test's loop may be gone already
                     loop.call_soon_threadsafe(queue.put_nowait, item)
 
-            thread = threading.Thread(target=_run_cell, args=(sandbox, code, emit), daemon=True)
+            thread = threading.Thread(target=_run_cell, args=(sandbox, code, emit, namespace), daemon=True)
             await _start_stream(writer, "application/json")
             thread.start()
             gone = asyncio.ensure_future(reader.read(1))  # b"" once the client hangs up
@@ -523,10 +531,12 @@ def _entry(sandbox: FakeSandbox, path: str) -> filesystem_pb.EntryInfo:
 
 
 def _run_cell(
-    sandbox: FakeSandbox, code: str, emit: Callable[[dict[str, Any] | None], None]
+    sandbox: FakeSandbox, code: str, emit: Callable[[dict[str, Any] | None], None],
+    namespace: dict[str, Any] | None = None,
 ) -> None:
-    """The fake kernel: exec the cell in the sandbox's namespace, stream print() output."""
-    ns = sandbox.namespace
+    """The fake kernel: exec the cell in the sandbox's namespace (or a code context's),
+    stream print() output."""
+    ns = sandbox.namespace if namespace is None else namespace
 
     def _print(
         *args: Any,
@@ -542,6 +552,8 @@ def _run_cell(
         emit({"type": stream, "text": text, "timestamp": time.time_ns() // 1000})
 
     ns["print"] = _print
+    # also for code the cell execs with globals of its own (they inherit the cell's builtins)
+    ns["__builtins__"] = {**vars(builtins), "print": _print}
     sandbox.execution_count += 1
     try:
         tree = ast.parse(code)
