@@ -40,7 +40,8 @@ def has_raw_bytes(text: str) -> bool:
     return bool(_SURROGATE.search(text))
 
 
-FinishReason = Literal["terminate", "max_messages", "timeout", "stopped", "error", "loop", "budget", "degenerate"]
+# Why a turn ended: `team.api.EndReason` (a StrEnum, so records of plain strings read back equal).
+FinishReason = str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,6 +213,28 @@ class DataUploaded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunStateChanged(Event):
+    """The controller moved to another `team.api.RunState`; the app renders this, never
+    infers it. `reason` says why when it is known: the cause of a stop (`stopped`,
+    `timeout`, `budget`, …) on `stopping`, the end reason on `finished`."""
+
+    type: ClassVar[str] = "run_state"
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputsSaved(Event):
+    """The sandbox's files and the team state were copied into the run record. Sent after
+    `RunFinished` (which does not wait for the copy, so a stop is quick whatever the
+    sandbox holds); `problem` says what the record lacks, if anything."""
+
+    type: ClassVar[str] = "outputs_saved"
+    files: int = 0
+    problem: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
     reason: FinishReason
@@ -241,6 +264,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ApprovalRequested,
         ApprovalDecided,
         DataUploaded,
+        RunStateChanged,
+        OutputsSaved,
         RunFinished,
     )
 }
