@@ -21,7 +21,7 @@ from .redact import scrub
 from .text_tools import looks_like_text_tool_call  # noqa: F401  (callers import it from here)
 
 if TYPE_CHECKING:
-    from autogen_core.models import ChatCompletionClient
+    from autogen_core.models import ChatCompletionClient, ModelInfo
 
     from .config import Settings
 
@@ -65,7 +65,7 @@ EMPTY_STREAM_ERROR = (
 # --------------------------------------------------------------------------- client
 
 
-def unknown_model_info() -> dict[str, Any]:
+def unknown_model_info() -> ModelInfo:
     """Capabilities assumed for a model AutoGen has no table entry for (any non-OpenAI name).
 
     The app needs tool calling, so that is assumed; `doctor` verifies it for real.
@@ -214,7 +214,7 @@ def _client_class() -> type:
     """
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-    class SbteamOpenAIClient(_RequestShaping, OpenAIChatCompletionClient):  # type: ignore[misc,valid-type]
+    class SbteamOpenAIClient(_RequestShaping, OpenAIChatCompletionClient):
         pass
 
     SbteamOpenAIClient.__module__ = __name__
@@ -226,7 +226,7 @@ def _azure_client_class() -> type:
     """`AzureOpenAIChatCompletionClient` with the same request shaping as `_client_class`."""
     from autogen_ext.models.openai import AzureOpenAIChatCompletionClient
 
-    class SbteamAzureOpenAIClient(_RequestShaping, AzureOpenAIChatCompletionClient):  # type: ignore[misc,valid-type]
+    class SbteamAzureOpenAIClient(_RequestShaping, AzureOpenAIChatCompletionClient):
         @classmethod
         def _from_config(cls, config: Any) -> Any:
             """AutoGen's, except that a key-based config does not need the azure packages
@@ -639,7 +639,6 @@ def _wrapper_class() -> type:
         ChatCompletionClient,
         CreateResult,
         ModelCapabilities,
-        ModelInfo,
         RequestUsage,
         UserMessage,
     )
@@ -663,7 +662,7 @@ def _wrapper_class() -> type:
             self.holder: TextCallHolder | None = None
             self.period = 0
 
-    class SbteamClient(ChatCompletionClient):  # type: ignore[misc]
+    class SbteamClient(ChatCompletionClient):
         def __init__(
             self,
             inner: ChatCompletionClient,
@@ -790,7 +789,7 @@ def _wrapper_class() -> type:
             attempt.prompt, attempt.chunks = p, c
             yield attempt
 
-        async def create_stream(  # type: ignore[override]
+        async def create_stream(
             self,
             messages: Sequence[Any],
             *,
@@ -901,7 +900,7 @@ def _wrapper_class() -> type:
                 return
 
         # -- one-shot -----------------------------------------------------------------------
-        async def create(  # type: ignore[override]
+        async def create(
             self,
             messages: Sequence[Any],
             *,
@@ -975,7 +974,7 @@ def _wrapper_class() -> type:
             return self.inner.remaining_tokens(messages, tools=tools)
 
         @property
-        def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
+        def capabilities(self) -> ModelCapabilities:
             return self.inner.capabilities
 
         @property

@@ -126,7 +126,7 @@ class Turn:
 
     def tool_outcomes(self) -> list[ToolOutcome]:
         """Every tool result in this agent's context, oldest first, with its error flag."""
-        found = []
+        found: list[ToolOutcome] = []
         for message in self.messages:
             if isinstance(message, FunctionExecutionResultMessage):
                 found.extend(ToolOutcome(r.name, str(r.content), bool(r.is_error)) for r in message.content)
@@ -134,7 +134,7 @@ class Turn:
 
     def tool_results(self) -> list[str]:
         """Contents of every tool result in this agent's context, oldest first."""
-        found = []
+        found: list[str] = []
         for message in self.messages:
             if isinstance(message, FunctionExecutionResultMessage):
                 found.extend(str(r.content) for r in message.content)
@@ -261,8 +261,8 @@ class ScriptedChatCompletionClient(ChatCompletionClient):
         return 128_000 - self.count_tokens(messages, tools=tools)
 
     @property
-    def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
-        return ModelCapabilities(vision=False, function_calling=True, json_output=False)  # type: ignore[typeddict-item]
+    def capabilities(self) -> ModelCapabilities:
+        return ModelCapabilities(vision=False, function_calling=True, json_output=False)
 
     @property
     def model_info(self) -> ModelInfo:

@@ -135,7 +135,7 @@ def preview(path: str, rows: int, sheet: object, stats: bool) -> None:
             "rows": [[("" if v is None else str(v))[:CELL] for v in r[:200]] for r in df.head(rows).values.tolist()],
             "total": count_rows(full),
             "sheets": _sheets(full),
-            "sheet": sheet if isinstance(sheet, str) else (_sheets(full) or [None])[0],
+            "sheet": sheet if isinstance(sheet, str) else next(iter(_sheets(full)), None),
         }
         if stats:
             full_df = read(full, sheet=sheet) if os.path.getsize(full) <= 500 << 20 else df

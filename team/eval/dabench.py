@@ -76,7 +76,7 @@ def _jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
             continue
         try:
             value = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise QuestionFileError(f"{path}, line {number}: not JSON ({exc.msg})") from None
         if not isinstance(value, dict):
             raise QuestionFileError(f"{path}, line {number}: expected a JSON object")

@@ -337,7 +337,7 @@ def merge(folders: Sequence[Path], out: Path) -> tuple[dict[str, Any], list[dict
     dirs = result_dirs(folders)
     records, problems = merge_results(dirs)
     first = next((s for s in (read_summary(d) for d in dirs) if s), {})
-    meta = {k: first[k] for k in ("title", "model", "sandbox", "questions_file", "labels_file", "data_dir") if k in first}
+    meta: dict[str, Any] = {k: first[k] for k in ("title", "model", "sandbox", "questions_file", "labels_file", "data_dir") if k in first}
     meta["shard"] = None
     meta["merged_from"] = [str(d) for d in dirs]
     planned = first.get("questions_in_plan")

@@ -169,7 +169,7 @@ def q9() -> dict[str, str]:
 
 def q10() -> dict[str, str]:
     table = flowers()
-    filled = {m: [] for m in MEASURES}
+    filled: dict[str, list[float]] = {m: [] for m in MEASURES}
     for m in MEASURES:
         medians = {s: median(column(table, m, s)) for s in SPECIES}
         filled[m] = [r[m] if r[m] is not None else medians[r["species"]] for r in table]
@@ -190,8 +190,8 @@ def sales() -> list[dict[str, Any]]:
     return table
 
 
-def daily_totals(table: list[dict[str, Any]]) -> dict[date, int]:
-    totals: dict[date, int] = {}
+def daily_totals(table: list[dict[str, Any]]) -> dict[date, float]:
+    totals: dict[date, float] = {}
     for r in table:
         totals[r["date"]] = totals.get(r["date"], 0) + r["units"]
     return dict(sorted(totals.items()))
@@ -233,7 +233,7 @@ def q16() -> dict[str, str]:
 
 
 def q17() -> dict[str, str]:
-    by_day: dict[str, list[int]] = {}
+    by_day: dict[str, list[float]] = {}
     for r in sales():
         by_day.setdefault(WEEKDAYS[r["date"].weekday()], []).append(r["units"])
     means = {d: mean(v) for d, v in by_day.items()}
