@@ -4,9 +4,9 @@
 parser — wherever it is read: most fill a `Settings` field here; a few are read where
 they are used (`reader`: the E2B scale limits, the image renderer, a Kubernetes shard,
 the bench's hooks). From the table come `Settings.load` and its one-line errors, the
-hints of the configuration-error screen, `.env.example` (`python -m team.config
---env-example`), the README's table (`--readme`) and the variables `doctor` lists; a
-new variable is one `Var` here, and the tests keep the generated files in sync.
+hints of the configuration-error screen, `.env.example` and the README's table
+(`python -m team.config --write`; team/config_docs.py) and the variables `doctor` lists;
+a new variable is one `Var` here, and the tests keep the generated files in sync.
 
 Plain frozen dataclasses rather than pydantic-settings: the variables are flat and
 each bad value gets a custom one-line message, which is less code by hand than by
@@ -210,7 +210,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("SBTEAM_IMAGE", "auto", "how pictures are drawn in the terminal: auto, sixel, tgp (Kitty graphics), "
         "halfcell, unicode or off", reader="tui/widgets/images.py"),
     Var("SBTEAM_MODELS", "", "model file (YAML): a default and per-agent AutoGen model clients "
-        "(README, Models); --models FILE wins", shown="sbteam.yaml or models.yaml here, else in ~/.config/sbteam/; "
+        "(see Models in the README); --models FILE wins", shown="sbteam.yaml or models.yaml here, else in ~/.config/sbteam/; "
         "none: the OPENAI_* variables"),
     Var("SBTEAM_TEXT_TOOLS", "auto", "tool calls a model writes as text (fenced JSON, <tool_call> tags) become "
         "real calls: on, off or auto (on for every endpoint but OpenAI's own API and Azure)",
@@ -253,7 +253,7 @@ DEFAULT_MAX_MESSAGES: int = default_of("SBTEAM_MAX_MESSAGES")
 DEFAULT_TIMEOUT: float = default_of("SBTEAM_TIMEOUT")
 
 
-def _mask(secret: str | None) -> str:
+def mask(secret: str | None) -> str:
     if not secret:
         return "None"
     return f"'{secret[:3]}…{secret[-2:]}'" if len(secret) > 8 else "'***'"
@@ -306,7 +306,7 @@ class Settings:
             if f.name == "other_secrets":
                 shown = f"<{len(value)} hidden>"
             else:
-                shown = _mask(value) if f.name.endswith("_key") else repr(value)
+                shown = mask(value) if f.name.endswith("_key") else repr(value)
             parts.append(f"{f.name}={shown}")
         return f"Settings({', '.join(parts)})"
 
@@ -420,7 +420,7 @@ def _model_file(env: Mapping[str, str], kwargs: dict[str, object], problems: lis
     kwargs["models"] = models
 
 
-if __name__ == "__main__":  # `python -m team.config --env-example | --readme`
+if __name__ == "__main__":  # `python -m team.config --env-example | --readme | --write`
     from .config_docs import main
 
     sys.exit(main())

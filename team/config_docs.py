@@ -1,16 +1,18 @@
 """What the table of variables (`team.config.VARIABLES`) generates: `.env.example`, the
 README's table, the hints of the configuration-error screen.
 
-`python -m team.config --env-example > .env.example` and `--readme` (paste between the
-README's markers) regenerate the files; tests/test_config.py and tests/test_readme.py fail
-when a checked-in copy differs from what the table says.
+`python -m team.config --write` regenerates both files (`--env-example` and `--readme`
+print them); tests/test_config.py and tests/test_readme.py fail when a checked-in copy
+differs from what the table says.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import BENCH, DOTENV, ENVIRONMENT, VARIABLES, variable
 
@@ -53,7 +55,8 @@ def readme_table() -> str:
         names = f"`{var.name}`" + "".join(f" (`{alias}`)" for alias in var.aliases)
         default = var.shown or f"`{var.default}`"
         meaning = var.help + (" (environment only)" if var.scope == ENVIRONMENT else "")
-        rows.append(f"| {names} | {meaning.replace('|', '/')} | {default} |")
+        meaning = meaning.replace("|", "/").replace("<", "&lt;")  # a table cell, not HTML
+        rows.append(f"| {names} | {meaning} | {default} |")
     return "\n".join(rows)
 
 
@@ -63,14 +66,26 @@ MAIN_VARIABLES = ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_MODEL", "E2B_API_
 def fix_hints(problems: Sequence[str]) -> list[str]:
     """One line per variable the problems name (`NAME  help; default …`), for the
     configuration-error screen; the main ones when no problem names a variable."""
-    named = [var for var in VARIABLES if var.scope != BENCH and any(n in p for n in var.names for p in problems)]
+    said = "\n".join(problems)
+    named = [var for var in VARIABLES if var.scope != BENCH and any(re.search(rf"\b{n}\b", said) for n in var.names)]
     shown = named or [variable(name) for name in MAIN_VARIABLES]
     width = max(len(var.name) for var in shown)
     return [f"  {var.name:<{width}}  {var.help}; default {var.default_text}" for var in shown]
 
 
+def write(folder: Path) -> None:
+    """Regenerate `.env.example` and the README's table in `folder` (the repository)."""
+    (folder / ".env.example").write_text(env_example(), encoding="utf-8")
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    head, _, rest = text.partition(README_BEGIN)
+    _, _, tail = rest.partition(README_END)
+    readme.write_text(f"{head}{README_BEGIN}\n{readme_table()}\n{README_END}{tail}", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m team.config --env-example | --readme`: print what the table generates."""
+    """`python -m team.config --env-example | --readme | --write`: print what the table
+    generates, or rewrite `.env.example` and the README's table in the current folder."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--env-example"]:
         sys.stdout.write(env_example())
@@ -78,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["--readme"]:
         print(readme_table())
         return 0
-    print("usage: python -m team.config --env-example | --readme", file=sys.stderr)
+    if args == ["--write"]:
+        write(Path.cwd())
+        return 0
+    print("usage: python -m team.config --env-example | --readme | --write", file=sys.stderr)
     return 2
 
 

@@ -55,12 +55,6 @@ def default_kind(env: Mapping[str, str | None]) -> str:
     return next((kind.name for kind in KINDS if kind.key and env.get(kind.key)), FALLBACK)
 
 
-def accepted() -> str:
-    """"'local' or 'e2b'": for messages that say what SBTEAM_SANDBOX accepts."""
-    names = [f"'{name}'" for name in SANDBOX_KINDS]
-    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
-
-
 def is_unisolated(isolation: str) -> bool:
     """True when a sandbox says its code runs with the user's own rights (the red
     NOT ISOLATED badge); False for an isolated one and for "unknown" or "starting…"."""
