@@ -186,39 +186,42 @@ VARIABLES: tuple[Var, ...] = (
     Var("OPENAI_API_KEY", "", "key for the model endpoint (OpenAI or any OpenAI-compatible server)",
         field="openai_api_key", shown="none → DEMO", secret=True),
     Var("OPENAI_API_BASE", "", "any OpenAI-compatible endpoint: OpenAI, Azure-compatible proxies, Ollama, "
-        "vLLM, LM Studio, llama.cpp server", _url, "openai_api_base", shown="OpenAI",
+        "vLLM, LM Studio, llama.cpp server", parse=_url, field="openai_api_base", shown="OpenAI",
         note="A local server needs no key, e.g. http://127.0.0.1:11434/v1", aliases=("OPENAI_BASE_URL",)),
     Var("OPENAI_MODEL", "gpt-4o", "model name (must support tool calling)", field="openai_model"),
     Var("E2B_API_KEY", "", "E2B cloud sandbox key (e2b.dev); when set, the sandbox defaults to e2b",
         field="e2b_api_key", shown="none", secret=True),
-    Var("SBTEAM_SANDBOX", "", _kinds_help(), one_of(SANDBOX_KINDS), "sandbox",
+    Var("SBTEAM_SANDBOX", "", _kinds_help(), parse=one_of(SANDBOX_KINDS), field="sandbox",
         shown=", ".join(f"{k.name} with {k.key}" for k in KINDS if k.key) + f", else {default_kind({})}"),
     Var("SBTEAM_PROMPTS", "zh", "agent system prompts: zh (the seed's, verbatim) or en (a faithful translation)",
-        one_of(PROMPT_LANGS), "prompts"),
-    Var("SBTEAM_MAX_MESSAGES", "30", "termination limit: messages in a run", positive(int), "max_messages"),
-    Var("SBTEAM_TIMEOUT", "600", "termination limit: seconds before a run times out", positive(float), "timeout"),
+        parse=one_of(PROMPT_LANGS), field="prompts"),
+    Var("SBTEAM_MAX_MESSAGES", "30", "termination limit: messages in a run", parse=positive(int), field="max_messages"),
+    Var("SBTEAM_TIMEOUT", "600", "termination limit: seconds before a run times out", parse=positive(float),
+        field="timeout"),
     Var("SBTEAM_LOOP_LIMIT", "4", "end a run as loop when the same handoff repeats this often with no tool "
-        "call in between (0 = off)", _loop_limit, "loop_limit"),
+        "call in between (0 = off)", parse=_loop_limit, field="loop_limit"),
     Var("SBTEAM_PRICES", "", "override model prices: model=input/output in USD per 1M tokens, comma-separated, "
-        "e.g. gpt-4o=2.5/10,my-local-model=0/0", _prices, "prices", shown="the built-in table"),
-    Var("SBTEAM_HOME", "", "where run records live (events.jsonl, files/, state.json)", _path, "home",
+        "e.g. gpt-4o=2.5/10,my-local-model=0/0", parse=_prices, field="prices", shown="the built-in table"),
+    Var("SBTEAM_HOME", "", "where run records live (events.jsonl, files/, state.json)", parse=_path, field="home",
         shown="$XDG_DATA_HOME/sbteam or ~/.local/share/sbteam"),
-    Var("SBTEAM_NETWORK", "on", "network inside the local sandbox: on (like E2B) or off", _switch, "network"),
+    Var("SBTEAM_NETWORK", "on", "network inside the local sandbox: on (like E2B) or off", parse=_switch,
+        field="network"),
     Var("SBTEAM_LIMITS", "", "limits of the local sandbox, any subset of "
-        "memory=4G,processes=256,file=2G,tmp=1G,disk=10G,cell=300 (0 or off turns one off)", _limits, "limits",
+        "memory=4G,processes=256,file=2G,tmp=1G,disk=10G,cell=300 (0 or off turns one off)", parse=_limits,
+        field="limits",
         shown="as listed; memory is the smaller of 4G and half the RAM"),
     Var("SBTEAM_IMAGE", "auto", "how pictures are drawn in the terminal: auto, sixel, tgp (Kitty graphics), "
         "halfcell, unicode or off", reader="tui/widgets/images.py"),
     Var("SBTEAM_MODELS", "", "model file (YAML): a default and per-agent AutoGen model clients "
-        "(see Models in the README); --models FILE wins", shown="sbteam.yaml or models.yaml here, else in ~/.config/sbteam/; "
-        "none: the OPENAI_* variables"),
+        "(see Models in the README); --models FILE wins",
+        shown="sbteam.yaml or models.yaml here, else in ~/.config/sbteam/; none: the OPENAI_* variables"),
     Var("SBTEAM_TEXT_TOOLS", "auto", "tool calls a model writes as text (fenced JSON, <tool_call> tags) become "
         "real calls: on, off or auto (on for every endpoint but OpenAI's own API and Azure)",
-        one_of(("on", "off", "auto"), TEXT_TOOLS_ALIASES), "text_tools"),
+        parse=one_of(("on", "off", "auto"), TEXT_TOOLS_ALIASES), field="text_tools"),
     Var("SBTEAM_MAX_TOKENS", "4096", "cap on each model reply, in tokens (a model file may set max_tokens "
-        "per client)", positive(int), "max_tokens"),
+        "per client)", parse=positive(int), field="max_tokens"),
     Var("SBTEAM_MAX_COST", "", "spend cap in US dollars per run, and for all the runs of a batch or an eval "
-        "together: a run ends as budget before the model call that would pass it", _dollars, "max_cost",
+        "together: a run ends as budget before the model call that would pass it", parse=_dollars, field="max_cost",
         shown="no cap"),
     Var("SBTEAM_E2B_CONCURRENCY", "20", "E2B sandboxes alive at once in this process (0 = no cap)",
         note="The E2B defaults fit the Hobby tier (Pro: 100 at once, 5 per second).",
