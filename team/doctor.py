@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .config import ConfigError, Settings
+from .config import BENCH, SECRET_NAME, VARIABLES, ConfigError, Settings, mask
 from .model import OPENAI_DEFAULT_BASE, PLACEHOLDER_KEY, classify_model_error
 from .models_config import AZURE, ClientSpec, agent_specs
 from .redact import scrub
@@ -465,15 +465,52 @@ def render_table(checks: list[Check]) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths) + "  ---", *map(line, rows)])
 
 
+def variables_table(
+    env: Mapping[str, str], dotenv: Mapping[str, str], options: Mapping[str, str] | None = None
+) -> str:
+    """The variables of the table (team/config.py) that are set and where from — a
+    command-line option, the environment or `.env`, in that order of precedence — with
+    secrets masked; and each `SBTEAM_*` name the table does not know, which would
+    otherwise be ignored without a word (a typo, say)."""
+    import difflib
+
+    from .sanitize import inert
+
+    layers = (("command line", options or {}), ("environment", env), (".env", dotenv))
+    secret = {name for var in VARIABLES if var.secret for name in var.names}
+    known = {name for var in VARIABLES for name in var.names}
+    rows: list[tuple[str, str, str]] = []
+    for name in [*(n for var in VARIABLES for n in var.names), *sorted({n for _, v in layers for n in v} - known)]:
+        where, raw = next(((w, v[name].strip()) for w, v in layers if v.get(name, "").strip()), ("", ""))
+        if not where or (name not in known and not name.startswith("SBTEAM_")):
+            continue
+        if name not in known:
+            guess = difflib.get_close_matches(name, known, n=1)
+            where += ": not a variable sbteam-tui reads" + (f" (did you mean {guess[0]}?)" if guess else "")
+        shown = mask(raw) if name in secret or SECRET_NAME.search(name) else raw
+        rows.append((name, inert(shown)[:60], where))
+    header = ("VARIABLE", "VALUE", "FROM")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(2)]
+    lines = ["  ".join((r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2])).rstrip() for r in [header, *rows]]
+    listed = {row[0] for row in rows}
+    others = sum(var.scope != BENCH and not listed.intersection(var.names) for var in VARIABLES)
+    lines.append(f"{others} other variable(s) at their defaults; .env.example lists them all.")
+    return "\n".join(lines)
+
+
 async def doctor_main(
     settings: Settings | ConfigError,
     *,
     sandbox_factory: SandboxFactory | None = None,
     e2b_status: E2BStatus | None = None,
+    variables: str | None = None,
 ) -> int:
-    """Print the table; 0 when nothing FAILed, else 1 (the CLI's exit code)."""
+    """Print the table (then `variables`, the `variables_table`, when given); 0 when
+    nothing FAILed, else 1 (the CLI's exit code)."""
     checks = await run_checks(settings, sandbox_factory=sandbox_factory, e2b_status=e2b_status)
     print(render_table(checks))
+    if variables:
+        print(f"\n{variables}")
     failed = [c for c in checks if c.ok is False]
     print(f"\n{len(failed)} check(s) failed." if failed else "\nAll checks passed.")
     return 1 if failed else 0

@@ -21,6 +21,7 @@ from typing import TextIO
 from . import events as ev
 from .config import Settings
 from .cost import format_cost
+from .sandbox.kinds import is_unisolated
 from .sanitize import InertStream, inert
 
 AGENT_COLOURS = {"Planner": "35", "CodeAgent": "36", "AnalystAgent": "33", "user": "32"}
@@ -66,7 +67,7 @@ class TranscriptPrinter:
             w(self._c(f"🚀 run {event.run_id} · model {label} · sandbox {event.sandbox}", "1") + "\n")
             w(f"📝 termination: Planner says TERMINATE · {event.max_messages} messages · {event.timeout:.0f} s\n")
         elif isinstance(event, ev.SandboxStatus):
-            if event.state == "ready" and event.isolation == "none":
+            if event.state == "ready" and is_unisolated(event.isolation):
                 w(self._c("⚠ the local sandbox is NOT isolated (install bubblewrap)", "31") + "\n")
         elif isinstance(event, ev.TokenDelta):
             self._header(event.agent)

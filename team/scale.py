@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from .events import json_text
+from .sandbox.kinds import kind_named
 from .sanitize import inert
 
 T = TypeVar("T")
@@ -272,7 +273,7 @@ def effective_concurrency(requested: int, sandbox: str) -> tuple[int, str]:
     """(runs at once, why it is lower than asked or ""): local kernels by the CPUs, E2B by
     this process's sandbox cap."""
     requested = max(1, requested)
-    if sandbox == "local":
+    if kind_named(sandbox).on_host:
         cpus = os.cpu_count() or 1
         if requested > cpus:
             return cpus, f"local sandboxes: capped at the {cpus} CPU(s)"

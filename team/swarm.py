@@ -31,6 +31,7 @@ from autogen_agentchat.teams import Swarm
 from autogen_core.models import ChatCompletionClient
 from autogen_core.tools import BaseTool, FunctionTool
 
+from .config import DEFAULT_MAX_MESSAGES, DEFAULT_TIMEOUT
 from .prompts import prompts_for
 from .tools import CancelSafeWorkbench, SandboxTool
 
@@ -72,8 +73,8 @@ def build_team(
     analyst_tools: dict[str, SandboxTool] | None = None,
     *,
     lang: str = "zh",
-    max_messages: int = 30,
-    timeout: float = 600.0,
+    max_messages: int = DEFAULT_MAX_MESSAGES,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Team:
     """A fresh Swarm (AutoGen teams are not reliably reusable after a cancel).
 

@@ -363,3 +363,113 @@ def test_sbteam_image_is_read_from_dotenv(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "_from_dotenv", {})
     (tmp_path / ".env").write_bytes(b"SBTEAM_IMAGE=\xe9\n")  # undecodable: auto, never a crash
     assert images.configured() == "auto"
+
+
+# -- the table of variables -------------------------------------------------------------------------
+
+VARIABLE_NAME = re.compile(r"\b(?:SBTEAM|OPENAI|E2B|JOB)_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def test_env_example_is_generated_from_the_table():
+    from team.config_docs import env_example
+
+    assert (REPO / ".env.example").read_text(encoding="utf-8") == env_example(), (
+        "run: python -m team.config --write"
+    )
+
+
+def test_every_variable_the_code_names_is_in_the_table():
+    """A variable read anywhere in team/ or tui/ is a row of the table (constants named like
+    one, such as OPENAI_DEFAULT_BASE, are assignments and do not count)."""
+    from team.config import variable
+
+    sources = [p.read_text(encoding="utf-8") for d in ("team", "tui") for p in (REPO / d).rglob("*.py")]
+    named = {name for text in sources for name in VARIABLE_NAME.findall(text)}
+    constants = {name for text in sources for name in re.findall(r"^\s*([A-Z0-9_]+)\s*[:=]", text, re.M)}
+    missing = []
+    for name in sorted(named - constants):
+        try:
+            variable(name)
+        except KeyError:
+            missing.append(name)
+    assert not missing, f"add these to team/config.py VARIABLES: {missing}"
+
+
+def test_settings_defaults_are_the_tables():
+    from team.config import VARIABLES, default_of
+
+    defaults = Settings()
+    for var in VARIABLES:
+        if var.field and var.default:
+            assert getattr(defaults, var.field) == default_of(var.name), var.name
+    assert defaults.max_messages == 30 and defaults.timeout == 600.0  # DESIGN.md's 30, 600 s
+
+
+def test_readers_outside_settings_use_the_tables_defaults():
+    from team.config import default_of, variable
+    from team.models_config import DEFAULT_MAX_TOKENS, TEXT_TOOLS_MODES
+    from team.sandbox.e2b import scale_limits
+    from tui.widgets.images import RENDERERS
+
+    assert scale_limits({}) == (
+        int(default_of("SBTEAM_E2B_CONCURRENCY")), float(default_of("SBTEAM_E2B_RATE")), int(default_of("SBTEAM_E2B_RETRIES"))
+    )
+    assert default_of("SBTEAM_IMAGE") == RENDERERS[0] and all(r in variable("SBTEAM_IMAGE").help for r in RENDERERS)
+    assert default_of("SBTEAM_MAX_TOKENS") == DEFAULT_MAX_TOKENS
+    assert all(mode in variable("SBTEAM_TEXT_TOOLS").help for mode in TEXT_TOOLS_MODES)
+    for var in (variable("SBTEAM_E2B_RATE"), variable("JOB_COMPLETIONS"), variable("SBTEAM_IMAGE")):
+        assert var.field is None and (REPO / var.reader).is_file()
+
+
+def test_an_alias_is_the_same_variable():
+    from team.config import variable
+
+    assert variable("OPENAI_BASE_URL") is variable("OPENAI_API_BASE")
+    with pytest.raises(KeyError):
+        variable("SBTEAM_TIMOUT")
+
+
+def test_fix_hints_name_the_variables_of_the_problems():
+    from team.config_docs import fix_hints
+
+    hints = fix_hints(["SBTEAM_SANDBOX must be 'local' or 'e2b' (got 'docker')", "OPENAI_BASE_URL must be an http(s) URL"])
+    assert [h.split()[0] for h in hints] == ["OPENAI_API_BASE", "SBTEAM_SANDBOX"]
+    assert "local" in hints[1] and "e2b" in hints[1]
+    timeout = fix_hints(["SBTEAM_TIMEOUT must be a number of seconds greater than 0 (got '0')"])
+    assert len(timeout) == 1 and timeout[0].endswith("default 600")
+    assert {h.split()[0] for h in fix_hints([".env has lines python-dotenv cannot parse"])} >= {"OPENAI_API_KEY", "SBTEAM_SANDBOX"}
+
+
+def test_python_m_team_config_prints_what_the_table_generates(capsys):
+    from team.config_docs import env_example, main, readme_table
+
+    assert main(["--env-example"]) == 0 and capsys.readouterr().out == env_example()
+    assert main(["--readme"]) == 0 and capsys.readouterr().out == readme_table() + "\n"
+    assert main(["--nope"]) == 2
+
+
+# -- sandbox kinds ----------------------------------------------------------------------------------
+
+
+def test_every_sandbox_option_offers_the_kinds():
+    import argparse
+
+    from team.eval.command import eval_parser
+    from team.sandbox.kinds import SANDBOX_KINDS
+    from tui import cli
+
+    parsers = [cli._app_parser(), cli._run_parser(), cli._batch_parser(), cli._doctor_parser(), eval_parser()]
+    for parser in parsers:
+        (option,) = [a for a in parser._actions if "--sandbox" in a.option_strings]
+        assert tuple(option.choices) == SANDBOX_KINDS == ("local", "e2b"), parser.prog
+    with pytest.raises(SystemExit):
+        argparse.ArgumentParser.parse_args(cli._run_parser(), ["t", "--sandbox", "docker"])
+
+
+def test_kinds_say_which_isolation_is_none_and_which_kind_needs_a_key():
+    from team.sandbox.kinds import default_kind, is_unisolated, kind_named
+
+    assert is_unisolated("none")
+    assert not any(is_unisolated(i) for i in ("bwrap", "e2b", "unknown", "starting…", ""))
+    assert kind_named("e2b").key == "E2B_API_KEY" and kind_named("local").on_host
+    assert default_kind({}) == "local" and default_kind({"E2B_API_KEY": "k"}) == "e2b"

@@ -284,3 +284,31 @@ async def test_real_local_sandbox() -> None:
     if by["isolation"].status == "OK":  # bwrap here: the rights were measured inside
         assert "uid 1000, CapEff 0" in by["isolation"].detail
     assert by["limits"].status in ("OK", "WARN") and "memory=" in by["limits"].detail
+
+
+def test_variables_table_lists_what_is_set_where_with_secrets_masked() -> None:
+    from team.config import BENCH, VARIABLES
+    from team.doctor import variables_table
+
+    table = variables_table(
+        {"OPENAI_API_KEY": KEY, "SBTEAM_TIMEOUT": "60", "SBTEAM_TIMOUT": "5", "PATH": "/bin", "E2B_DOMAIN": "x"},
+        {"SBTEAM_TIMEOUT": "30", "OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "SBTEAM_PROMPTS": "\x1b[2Jen"},
+        {"SBTEAM_SANDBOX": "local"},
+    )
+    rows = {line.split()[0]: line for line in table.splitlines()[1:-1]}
+    assert KEY not in table and "sk-" in rows["OPENAI_API_KEY"] and rows["OPENAI_API_KEY"].endswith("environment")
+    assert "60" in rows["SBTEAM_TIMEOUT"] and rows["SBTEAM_TIMEOUT"].endswith("environment")  # the environment wins
+    assert rows["OPENAI_BASE_URL"].endswith(".env") and rows["SBTEAM_SANDBOX"].endswith("command line")
+    assert "\x1b" not in table  # values are shown inert
+    assert "not a variable sbteam-tui reads (did you mean SBTEAM_TIMEOUT?)" in rows["SBTEAM_TIMOUT"]
+    assert "PATH" not in rows and "E2B_DOMAIN" not in rows  # only SBTEAM_* names are ours to question
+    listed = 5  # OPENAI_API_KEY, OPENAI_API_BASE (by its alias), SBTEAM_SANDBOX, SBTEAM_PROMPTS, SBTEAM_TIMEOUT
+    others = sum(var.scope != BENCH for var in VARIABLES) - listed
+    assert table.splitlines()[-1].startswith(f"{others} other variable(s) at their defaults")
+
+
+async def test_doctor_main_prints_the_variables_when_given(capsys: Any) -> None:
+    base = f"http://127.0.0.1:{unused_port()}/v1"
+    await doctor_main(settings_for(base), sandbox_factory=factory_for(FakeSandbox()), variables="VARIABLE  VALUE  FROM")
+    out = capsys.readouterr().out
+    assert out.index("CHECK") < out.index("VARIABLE  VALUE  FROM") < out.index("check(s) failed")

@@ -71,3 +71,19 @@ def test_installed_packages_are_the_locked_ones() -> None:
         if installed != version:
             mismatched.append(f"{name}: installed {installed}, locked {version}")
     assert not mismatched, "; ".join(mismatched)
+
+
+def test_the_readmes_variables_are_the_tables() -> None:
+    """The configuration table is generated from team/config.py (`python -m team.config --write`):
+    every variable of the table is in it, with the table's default."""
+    from team.config import BENCH, VARIABLES
+    from team.config_docs import README_BEGIN, README_END, readme_table
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert readme.count(README_BEGIN) == 1 and readme.count(README_END) == 1
+    section = readme.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
+    assert section == readme_table(), "run: python -m team.config --write"
+    rows = {row.split("`")[1]: row for row in section.splitlines()[2:]}
+    for var in VARIABLES:
+        if var.scope != BENCH:
+            assert rows[var.name].rstrip(" |").endswith(var.shown or f"`{var.default}`"), var.name

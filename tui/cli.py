@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from team.config import ConfigError, Settings
+from team.sandbox.kinds import SANDBOX_KINDS
 from team.sanitize import inert
 
 SUBCOMMANDS = ("run", "doctor", "export", "batch", "history", "eval", "models")
@@ -50,7 +51,7 @@ def _app_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--task", help="pre-fill the task and start it at once")
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
-    parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--sandbox", choices=SANDBOX_KINDS, help="override SBTEAM_SANDBOX")
     parser.add_argument("--approve", action="store_true", help="approve each run_code/install/write (F6 toggles)")
     parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
     parser.add_argument("--data", nargs="+", metavar="PATH", help="upload files/folders/globs ('examples' for the bundled data) to /home/user/data/")
@@ -63,7 +64,7 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("task", nargs="?", help="the task text ('-' reads it from standard input)")
     parser.add_argument("--out", type=Path, help="download the sandbox's files to this folder")
     parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
-    parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--sandbox", choices=SANDBOX_KINDS, help="override SBTEAM_SANDBOX")
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
     parser.add_argument("--approve", action="store_true", help="ask before each run_code/install/write")
     parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
@@ -92,7 +93,7 @@ def _batch_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, metavar="DIR", help="results.jsonl + summary.json here; the same command again skips finished tasks")
     parser.add_argument("--shard", metavar="I/N", help="run the I-th of N slices (0-based; default from JOB_COMPLETION_INDEX/JOB_COMPLETIONS)")
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds per task (default SBTEAM_TIMEOUT)")
-    parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--sandbox", choices=SANDBOX_KINDS, help="override SBTEAM_SANDBOX")
     parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code; no key needed")
     return parser
@@ -116,7 +117,7 @@ def _doctor_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sbteam-tui doctor", description="Check configuration, model, sandbox and isolation."
     )
-    parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--sandbox", choices=SANDBOX_KINDS, help="override SBTEAM_SANDBOX")
     parser.add_argument("--models", metavar="FILE", help=MODELS_HELP)
     return parser
 
@@ -192,13 +193,18 @@ def main(argv: list[str] | None = None) -> int:
         return _offline_command(argv)
     if argv and argv[0] == "doctor":
         args = _doctor_parser().parse_args(argv[1:])
-        from team.doctor import doctor_main
+        import os
+
+        from team.doctor import doctor_main, variables_table
+        from team.envfile import merged_env
 
         try:
             settings_or_error: Settings | ConfigError = load_settings(args.sandbox, models=args.models)
         except ConfigError as error:
             settings_or_error = error
-        return asyncio.run(doctor_main(settings_or_error))
+        options = {k: v for k, v in (("SBTEAM_SANDBOX", args.sandbox), ("SBTEAM_MODELS", args.models)) if v}
+        variables = variables_table(os.environ, merged_env({}), options)
+        return asyncio.run(doctor_main(settings_or_error, variables=variables))
     if argv and argv[0] == "models":
         return _models_command(argv[1:])
     args = _app_parser().parse_args(argv)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..sandbox.kinds import SANDBOX_KINDS
 from ..sanitize import inert
 
 
@@ -46,7 +47,7 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tolerance", type=float, default=None, metavar="X", help="numbers equal when |got − expected| ≤ X (default 1e-6)")
     parser.add_argument("--strict", action="store_true", help="DABench's own comparison (exact text, |a−b| < 1e-6)")
     parser.add_argument("--min-accuracy", type=float, metavar="ABQ", help="exit 1 when ABQ is below this (0–1)")
-    parser.add_argument("--sandbox", choices=("local", "e2b"), help="override SBTEAM_SANDBOX")
+    parser.add_argument("--sandbox", choices=SANDBOX_KINDS, help="override SBTEAM_SANDBOX")
     parser.add_argument("--models", metavar="FILE", help="model file (YAML) for the agents, as SBTEAM_MODELS")
     parser.add_argument("--demo", action="store_true", help="scripted agents, real code (answers the --sample questions only)")
     return parser

@@ -17,7 +17,6 @@ import json
 import random
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +37,11 @@ from team.events import (
     ToolCall,
     ToolResult,
 )
+from team.session import FileEntry
 
 CSV_ROWS = 100
 NEEDS_APPROVAL = ("run_code", "install_package", "write_file")
 FIXED_STARTED = "2025-01-02T09:30:00"
-
-
-@dataclass(frozen=True)
-class FakeEntry:
-    """Same fields as team.session.FileEntry."""
-
-    path: str
-    size: int
-    is_dir: bool = False
-    modified: float = 0.0
 
 
 class FakeSandboxError(RuntimeError):
@@ -398,13 +388,13 @@ class FakeController:
     def _visible(self, rel: str) -> bool:
         return self._all_visible or rel in self.visible or any(v.startswith(rel + "/") for v in self.visible)
 
-    async def list_files(self) -> list[FakeEntry]:
+    async def list_files(self) -> list[FileEntry]:
         out = []
         for p in sorted(self.files_dir.rglob("*")):
             rel = p.relative_to(self.files_dir).as_posix()
             if not self._visible(rel):
                 continue
-            out.append(FakeEntry(rel, 0 if p.is_dir() else p.stat().st_size, p.is_dir(), 1_700_000_000.0))
+            out.append(FileEntry(rel, 0 if p.is_dir() else p.stat().st_size, p.is_dir(), 1_700_000_000.0))
         return out
 
     async def read_file(self, path: str, max_bytes: int = 1_000_000) -> bytes:

@@ -10,21 +10,16 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from team.config_docs import fix_hints
 from tui.inert import inert
 
 FIX_HINT = """\
 Fix it in the `.env` file of the folder you start sbteam-tui from (or in the environment,
 which wins over `.env`), then start the app again. The variables:
 
-  OPENAI_API_KEY      key for the model endpoint (none → DEMO mode)
-  OPENAI_API_BASE     any OpenAI-compatible endpoint, e.g. http://localhost:11434/v1
-  OPENAI_MODEL        model name (default gpt-4o)
-  E2B_API_KEY         E2B cloud sandbox key
-  SBTEAM_SANDBOX      local or e2b
-  SBTEAM_PROMPTS      zh or en
-  SBTEAM_MAX_MESSAGES, SBTEAM_TIMEOUT   termination limits (30, 600 s)
+{variables}
 
-`sbteam-tui doctor` checks the whole configuration."""
+`.env.example` lists every variable; `sbteam-tui doctor` checks the whole configuration."""
 
 
 class ConfigErrorScreen(Screen[None]):
@@ -56,5 +51,5 @@ class ConfigErrorScreen(Screen[None]):
             with VerticalScroll(id="problems"):
                 for problem in self.problems:
                     yield Static(Text.assemble(("✗ ", "bold red"), inert(problem)), classes="problem")
-            yield Static(FIX_HINT, id="hint", markup=False)
+            yield Static(FIX_HINT.format(variables="\n".join(fix_hints(self.problems))), id="hint", markup=False)
         yield Footer()

@@ -14,7 +14,6 @@ events, file names) are shown inert (tui/inert.py), as in a live run.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from textual.widgets.data_table import ColumnKey
 
 from team.events import TokenDelta
 from team.history import plural
+from team.session import FileEntry
 from tui.inert import inert, inert_markup
 from tui.screens.choice import ChoiceModal
 from tui.widgets.file_tree import FileTree
@@ -42,23 +42,13 @@ AROUND_TASK = 36  # cells the Started and Reason columns, paddings and the scrol
 INCOMPLETE_MARK = "⚠ record incomplete"
 
 
-@dataclass(frozen=True)
-class HostEntry:
-    """Same fields as team.session.FileEntry, for a file saved on the host."""
-
-    path: str
-    size: int
-    is_dir: bool = False
-    modified: float = 0.0
-
-
 class HostFiles:
     """A run's saved files (`runs/<id>/files`), with the sandbox's list/read surface."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def list_entries(self) -> list[HostEntry]:
+    def list_entries(self) -> list[FileEntry]:
         if not self.root.is_dir():
             return []
         entries = []
@@ -67,7 +57,7 @@ class HostFiles:
                 continue  # a copy an app stopped mid-way left (the record says it is incomplete)
             stat = path.stat()
             rel = path.relative_to(self.root).as_posix()
-            entries.append(HostEntry(rel, 0 if path.is_dir() else stat.st_size, path.is_dir(), stat.st_mtime))
+            entries.append(FileEntry(rel, 0 if path.is_dir() else stat.st_size, path.is_dir(), stat.st_mtime))
         return entries
 
     def read(self, path: str, max_bytes: int = MAX_PREVIEW_BYTES) -> bytes:
@@ -324,7 +314,7 @@ class RunViewScreen(Screen[None]):
             self._show_preview(entry)
 
     @work(exclusive=True, group="run-preview", exit_on_error=False)
-    async def _show_preview(self, entry: HostEntry) -> None:
+    async def _show_preview(self, entry: FileEntry) -> None:
         preview = self.query_one(Preview)
         try:
             data = await asyncio.to_thread(self.files.read, entry.path, MAX_PREVIEW_BYTES)

@@ -19,6 +19,8 @@ from textual.binding import ActiveBinding, Binding
 from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 
+from team.config import DEFAULT_MAX_MESSAGES, DEFAULT_TIMEOUT
+from team.sandbox.kinds import is_unisolated
 from tui.inert import inert
 
 REASON_LABELS = {
@@ -145,9 +147,9 @@ class StatusBar(Static):
         self.reason = ""
         self.agent = ""
         self.messages = 0
-        self.max_messages = 30
+        self.max_messages = DEFAULT_MAX_MESSAGES
         self.elapsed = 0.0
-        self.timeout = 600.0
+        self.timeout = DEFAULT_TIMEOUT
         self.tokens_in = 0
         self.tokens_out = 0
         self.model = ""
@@ -235,7 +237,7 @@ class StatusBar(Static):
             parts.append(("sandbox", Text.assemble(f"{kind}·", ("FAILED", "bold white on red"))))
         elif self.sandbox_kind:
             sandbox = Text(inert(f"{self.sandbox_kind}·{self.isolation}"))
-            if self.isolation == "none":
+            if is_unisolated(self.isolation):
                 sandbox.append(" ")
                 sandbox.append(" NOT ISOLATED ", "bold white on red")
             parts.append(("sandbox", sandbox))
