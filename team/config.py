@@ -332,7 +332,7 @@ class Settings:
             dict.fromkeys(s for s in (self.openai_api_key, self.e2b_api_key, *self.other_secrets, *model_file) if s)
         )
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     @classmethod

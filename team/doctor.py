@@ -212,7 +212,7 @@ async def _tool_call_check(settings: Settings, spec: ClientSpec, agents: list[st
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # AutoGen warns on empty answers; the row says it
             result = await asyncio.wait_for(
-                client.create(messages, tools=[PING_TOOL]),  # type: ignore[list-item]
+                client.create(messages, tools=[PING_TOOL]),
                 timeout=settings.model_timeout + 5,
             )
     except Exception as exc:  # every failure becomes a row, never a traceback
