@@ -35,8 +35,9 @@ from autogen_core.models import ChatCompletionClient
 from .autogen_fixes import AsyncHandoff, CancelSafeWorkbench
 from .prompts import prompts_for
 from .tools import SandboxTool, tool_names
+from .tools.registry import ANALYST, CODE_AGENT
 
-PLANNER, CODE_AGENT, ANALYST = "Planner", "CodeAgent", "AnalystAgent"
+PLANNER = "Planner"
 TERMINATE = "TERMINATE"
 
 

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from autogen_core.models import ModelInfo
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from textual.app import App
 from textual.widgets import TextArea
@@ -67,10 +68,10 @@ def test_the_readme_tool_is_registered_after_the_six(seventh_tool):
 
 async def test_it_is_in_the_code_agents_workbench_only(seventh_tool):
     ctx = tools.ToolContext(CodeSession(factory=None))
-    info = {"vision": False, "function_calling": True, "json_output": False, "family": "unknown",
-            "structured_output": False}
+    info = ModelInfo(vision=False, function_calling=True, json_output=False, family="unknown",
+                     structured_output=False)
     team = build_team(
-        ReplayChatCompletionClient(["TERMINATE"], model_info=info),  # type: ignore[arg-type]
+        ReplayChatCompletionClient(["TERMINATE"], model_info=info),
         tools.build_tools(ctx, "CodeAgent"),
         tools.build_tools(ctx, "AnalystAgent"),
     )
