@@ -24,7 +24,6 @@ plain nbformat JSON, written without the nbformat package.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import posixpath
 import re
@@ -388,14 +387,14 @@ def _tool_source(step: _Step) -> str:
             )
         return f"%%writefile {arg}\n{content}"
     # generate_chart: the code the tool ran in the sandbox, with relative paths
-    from .tools import CHART_CODE  # the tool's own code; imported only when needed (AutoGen)
+    from .tools.chart import chart_code  # the tool's own code; imported only when needed
 
     kind = str(args.get("chart_type") or "bar").strip().lower()
     source = sandbox_relative(str(args.get("data_file", "")))
     stem = posixpath.splitext(posixpath.basename(source))[0] or "chart"
     target = posixpath.join(posixpath.dirname(source), f"{stem}_{kind}.png")
     header = f"# generate_chart(data_file={source!r}, chart_type={kind!r})"
-    return header + CHART_CODE.replace("{args}", json.dumps({"src": source, "dst": target, "kind": kind}))
+    return header + chart_code(source, target, kind)
 
 
 def _add_step(nb: _Notebook, step: _Step, live: list[ev.SandboxOutput]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -135,13 +136,16 @@ class TerminalApprover:
         return self._out or sys.stderr
 
     async def __call__(self, agent: str, call_id: str, name: str, args: dict) -> tuple[str, object]:
-        key = "code" if name == "run_code" else "content" if name == "write_file" else "package_name"
+        from .tools import editable_arg  # the registry: which argument the user may edit
+
+        key = editable_arg(name)
         if self.closed:
             return "reject", CLOSED_REASON
+        shown = str(args.get(key, "")) if key else json.dumps(args, ensure_ascii=False, indent=2)
         print(f"\n🔐 {inert(agent)} wants to {inert(name)}:", file=self.out)
-        print("\n".join("   │ " + line for line in inert(str(args.get(key, ""))).splitlines()), file=self.out)
+        print("\n".join("   │ " + line for line in inert(shown).splitlines()), file=self.out)
         while True:
-            answer = await self._ask("[a]pprove, [e]dit, [r]eject? ")
+            answer = await self._ask("[a]pprove, [e]dit, [r]eject? " if key else "[a]pprove, [r]eject? ")
             if answer is None:
                 return self._eof()
             answer = answer.strip().lower()
@@ -152,7 +156,7 @@ class TerminalApprover:
                 if reason is None:
                     return self._eof()
                 return "reject", reason.strip() or "the user said no"
-            if answer in ("e", "edit"):
+            if answer in ("e", "edit") and key:
                 print("enter the replacement; end with a line holding only '.'", file=self.out)
                 lines = []
                 while (line := await self._ask("")) != ".":

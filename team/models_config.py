@@ -50,13 +50,6 @@ if TYPE_CHECKING:
     from .cost import RunMeter
 
 AGENTS = ("Planner", "CodeAgent", "AnalystAgent")
-#: The tools each agent is offered (team/swarm.py), for wording a written call it could not use.
-AGENT_TOOL_NAMES: dict[str, tuple[str, ...]] = {
-    "Planner": ("transfer_to_codeagent", "transfer_to_analystagent"),
-    "CodeAgent": ("run_code", "install_package", "list_files", "read_file", "write_file", "generate_chart",
-                  "transfer_to_planner"),
-    "AnalystAgent": ("read_file", "transfer_to_planner"),
-}
 FILE_NAMES = ("sbteam.yaml", "models.yaml")
 DEFAULT_MAX_TOKENS = 4096
 TEXT_TOOLS_MODES = ("on", "off", "auto")

@@ -931,10 +931,11 @@ class RunController:
         if self.demo:
             return None
         try:
-            from .models_config import AGENT_TOOL_NAMES, text_tool_problem
+            from .models_config import text_tool_problem
+            from .swarm import offered_tool_names
         except ImportError:
             return None
-        return text_tool_problem(self.settings, agent, text, AGENT_TOOL_NAMES.get(agent, ()))
+        return text_tool_problem(self.settings, agent, text, offered_tool_names(agent))
 
 
 def stop_reason_of(text: str | None, max_messages: int) -> tuple[str, str]:

@@ -10,6 +10,9 @@ Differences from the seed, each for a reason:
   never in the task or in tool output;
 - an `ExternalTermination` is part of the condition so a graceful stop ends the
   run at the end of the current agent turn;
+- the workbenches and handoffs are AutoGen's with its cancellation hang worked
+  around (team/autogen_fixes.py); the CodeAgent's and the Analyst's tools are
+  the registry's (team/tools/registry.py);
 - one tool call per agent turn (AutoGen's default `max_tool_iterations=1`, as
   in the seed), so a graceful stop never waits for a chain of tool calls.
 """
@@ -20,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from autogen_agentchat.agents import AssistantAgent
-from autogen_agentchat.base import Handoff
 from autogen_agentchat.conditions import (
     ExternalTermination,
     MaxMessageTermination,
@@ -29,35 +31,33 @@ from autogen_agentchat.conditions import (
 )
 from autogen_agentchat.teams import Swarm
 from autogen_core.models import ChatCompletionClient
-from autogen_core.tools import BaseTool, FunctionTool
 
+from .autogen_fixes import AsyncHandoff, CancelSafeWorkbench
 from .config import DEFAULT_MAX_MESSAGES, DEFAULT_TIMEOUT
 from .prompts import prompts_for
-from .tools import CancelSafeWorkbench, SandboxTool
+from .tools import SandboxTool, tool_names
+from .tools.registry import ANALYST, CODE_AGENT
 
-PLANNER, CODE_AGENT, ANALYST = "Planner", "CodeAgent", "AnalystAgent"
+PLANNER = "Planner"
 TERMINATE = "TERMINATE"
 
 
-class AsyncHandoff(Handoff):
-    """AutoGen's handoff with an async tool function.
+#: Who may hand the task to whom (the seed's topology).
+HANDOFFS: dict[str, tuple[str, ...]] = {
+    PLANNER: (CODE_AGENT, ANALYST),
+    CODE_AGENT: (PLANNER,),
+    ANALYST: (PLANNER,),
+}
 
-    The stock handoff tool is a sync function run in a thread-pool future that
-    is linked to the cancellation token; a force stop cancels that future, the
-    CancelledError escapes AutoGen's tool runner and the agent then waits
-    forever for its end-of-tools marker (a leaked task per force stop). An async
-    function is awaited directly, needs no thread, and cannot be cancelled
-    half-way through returning a constant.
-    """
 
-    @property
-    def handoff_tool(self) -> BaseTool:  # type: ignore[override]
-        message = self.message
+def handoffs(agent: str) -> list[AsyncHandoff]:
+    return [AsyncHandoff(target=target) for target in HANDOFFS.get(agent, ())]
 
-        async def _handoff_tool() -> str:
-            return message
 
-        return FunctionTool(_handoff_tool, name=self.name, description=self.description, strict=True)
+def offered_tool_names(agent: str) -> tuple[str, ...]:
+    """Every tool name `agent`'s model is offered: its registered tools, then its handoffs
+    (the run's guard words a tool call written as text with them)."""
+    return tool_names(agent) + tuple(h.name for h in handoffs(agent))
 
 
 @dataclass
@@ -89,24 +89,15 @@ def build_team(
     planner = AssistantAgent(
         name=PLANNER,
         model_client=client_for(PLANNER),
-        handoffs=[AsyncHandoff(target=CODE_AGENT), AsyncHandoff(target=ANALYST)],
+        handoffs=handoffs(PLANNER),
         system_message=prompts.planner,
         model_client_stream=True,
     )
     code_agent = AssistantAgent(
         name=CODE_AGENT,
         model_client=client_for(CODE_AGENT),
-        handoffs=[AsyncHandoff(target=PLANNER)],
-        workbench=CancelSafeWorkbench(
-            [
-                tools["run_code"],
-                tools["install_package"],
-                tools["list_files"],
-                tools["read_file"],
-                tools["write_file"],
-                tools["generate_chart"],
-            ]
-        ),
+        handoffs=handoffs(CODE_AGENT),
+        workbench=CancelSafeWorkbench([tools[name] for name in tool_names(CODE_AGENT)]),
         system_message=prompts.code_agent,
         model_client_stream=True,
         reflect_on_tool_use=False,
@@ -114,8 +105,8 @@ def build_team(
     analyst = AssistantAgent(
         name=ANALYST,
         model_client=client_for(ANALYST),
-        handoffs=[AsyncHandoff(target=PLANNER)],
-        workbench=CancelSafeWorkbench([(analyst_tools or tools)["read_file"]]),
+        handoffs=handoffs(ANALYST),
+        workbench=CancelSafeWorkbench([(analyst_tools or tools)[name] for name in tool_names(ANALYST)]),
         system_message=prompts.analyst,
         model_client_stream=True,
         reflect_on_tool_use=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from autogen_core import CancellationToken
 from team import events as ev
 from team.sandbox.local import LocalSandbox
 from team.session import CodeSession
-from team.tools import STOPPED, ToolContext, build_tools
+from team.tools import STOPPED, ToolContext, build_tools, chart_code, chart_script
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -517,3 +518,36 @@ async def test_chart_errors(tools, session, chart_data):
         tools, "generate_chart", {"data_file": "charts/words.csv", "chart_type": "bar"}
     )
     assert out.startswith("❌") and "no numeric column" in out
+
+
+async def test_chart_code_is_the_chart_script_module_and_leaves_no_name(tools, session, chart_data):
+    """The cell is `chart_script`'s real source (sent with inspect.getsource), then one
+    call and a `del`: the user's namespace keeps nothing of it."""
+    code = chart_code("/home/user/a.csv", "/home/user/a_bar.png", "bar")
+    assert code.startswith("\n" + inspect.getsource(chart_script.__sbteam_chart))
+    compile(code, "<chart>", "exec")
+    await call(tools, "generate_chart", {"data_file": "charts/sales.csv", "chart_type": "bar"})
+    execution = await session.sandbox.run_code("'__sbteam_chart' in dir()")
+    assert execution.text == "False"
+
+
+async def test_generate_chart_in_the_e2b_sandbox(tmp_path, monkeypatch):
+    """The same chart code through E2BSandbox against the local stand-in (no internet)."""
+    from team.sandbox.e2b import E2BSandbox
+    from tests.e2b_standin import E2BStandIn
+
+    monkeypatch.delenv("E2B_API_KEY", raising=False)
+    async with E2BStandIn(tmp_path) as server:
+        sandbox = await E2BSandbox.create(**server.sdk_kwargs())
+        e2b_session = CodeSession(factory=lambda: _ready(sandbox))
+        try:
+            await e2b_session.initialize()
+            await sandbox.files.write("/home/user/sales.csv", "month,revenue\nJan,10\nFeb,12\n")
+            e2b_tools = build_tools(ToolContext(e2b_session), "CodeAgent")
+            for kind in ("bar", "pie"):
+                out = await call(e2b_tools, "generate_chart", {"data_file": "sales.csv", "chart_type": kind})
+                assert chart_path(out) == f"sales_{kind}.png"
+                data = await sandbox.files.read(f"/home/user/sales_{kind}.png", format="bytes")
+                assert bytes(data).startswith(PNG_MAGIC)
+        finally:
+            await e2b_session.close()

@@ -38,9 +38,9 @@ from team.events import (
     ToolResult,
 )
 from team.session import FileEntry
+from team.tools import NEEDS_APPROVAL  # the registry's live set: a tool registered later is in it
 
 CSV_ROWS = 100
-NEEDS_APPROVAL = ("run_code", "install_package", "write_file")
 FIXED_STARTED = "2025-01-02T09:30:00"
 
 

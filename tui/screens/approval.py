@@ -1,5 +1,8 @@
-"""Approval mode: before `run_code`, `write_file` or `install_package` runs, the
-user sees it and approves it, edits it, or rejects it with a reason the model is told.
+"""Approval mode: before a tool the registry marks `needs_approval` runs (`run_code`,
+`write_file`, `install_package`), the user sees it and approves it, edits it, or
+rejects it with a reason the model is told. The argument the user may edit and
+its highlighting are the tool's `editable_arg` and `editable_language`
+(team/tools/registry.py).
 
 The engine awaits `ApprovalBroker.__call__` inside the tool call, so the broker
 never blocks the UI: it pushes an `ApprovalScreen` (through the app's message
@@ -32,21 +35,26 @@ from tui.widgets.status_bar import PriorityFooter
 
 Decision = tuple[str, Any]  # ("approve", None) | ("edit", {arg: new}) | ("reject", reason)
 
-# tool → (the argument the user may edit, its lexer)
-EDITABLE: dict[str, tuple[str, str]] = {
-    "run_code": ("code", "python"),
-    "write_file": ("content", "text"),
-    "install_package": ("package_name", "text"),
-}
 SYNTAX_THEME = "monokai"
 
 
+def _editable(name: str) -> tuple[str, str]:
+    """(the argument the user may edit or "", its lexer), from the tool registry.
+
+    Imported here, not at the top: the registry loads the tools' modules, which
+    the app's first paint does not need."""
+    from team.tools import editable_arg, editable_language
+
+    return editable_arg(name), editable_language(name)
+
+
 def _lexer_for(name: str, args: dict[str, Any]) -> str:
-    if name == "write_file":
+    language = _editable(name)[1]
+    if not language:  # the file's own: write_file's content is highlighted as its file_path says
         from tui.widgets.preview import LEXERS, extension
 
         return LEXERS.get(extension(str(args.get("file_path", ""))), "text")
-    return EDITABLE.get(name, ("", "json"))[1]
+    return language
 
 
 class ApprovalDialog(VerticalScroll, can_focus=False):
@@ -106,8 +114,9 @@ class ApprovalScreen(ModalScreen[Decision]):
         self.agent = agent
         self.tool = name
         self.arguments = dict(arguments)
-        field = EDITABLE.get(name, ("", ""))[0]
+        field, language = _editable(name)
         self.field = field if field in arguments else ""  # the argument the user may edit
+        self.code = language not in ("", "text", "json")  # code: numbered lines, no soft wrap
         self.original = str(arguments.get(self.field, "")) if self.field else ""
         self.shown = inert(self.original)  # what the view and the editor show
         self.editing = False
@@ -118,7 +127,7 @@ class ApprovalScreen(ModalScreen[Decision]):
         title.append(inert(self.agent), style="bold")
         title.append(" wants to ")
         title.append(inert(self.tool), style="bold cyan")
-        if self.tool == "write_file" and "file_path" in self.arguments:
+        if "file_path" in self.arguments:
             title.append(inert(f" → {self.arguments['file_path']}"), style="bold")
         title.append(" — approve, edit or reject it")
         with ApprovalDialog(id="approval-dialog"):
@@ -128,9 +137,9 @@ class ApprovalScreen(ModalScreen[Decision]):
                 editor = TextArea(
                     self.shown,
                     id="approval-editor",
-                    soft_wrap=self.tool != "run_code",
+                    soft_wrap=not self.code,
                     tab_behavior="focus",
-                    show_line_numbers=self.tool == "run_code",
+                    show_line_numbers=self.code,
                     theme="monokai",
                 )
                 editor.display = False
@@ -155,7 +164,7 @@ class ApprovalScreen(ModalScreen[Decision]):
     def _syntax(self) -> Syntax:
         if self.field:
             return Syntax(self.shown, _lexer_for(self.tool, self.arguments), theme=SYNTAX_THEME,
-                          line_numbers=self.tool == "run_code", word_wrap=True)
+                          line_numbers=self.code, word_wrap=True)
         shown = inert(json.dumps(self.arguments, ensure_ascii=False, indent=2))
         return Syntax(shown, "json", theme=SYNTAX_THEME, word_wrap=True)
 
