@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.base import Handoff
 from autogen_agentchat.conditions import (
     ExternalTermination,
     MaxMessageTermination,
@@ -50,14 +51,14 @@ HANDOFFS: dict[str, tuple[str, ...]] = {
 }
 
 
-def handoffs(agent: str) -> list[AsyncHandoff]:
+def handoffs(agent: str) -> list[Handoff | str]:
     return [AsyncHandoff(target=target) for target in HANDOFFS.get(agent, ())]
 
 
 def offered_tool_names(agent: str) -> tuple[str, ...]:
     """Every tool name `agent`'s model is offered: its registered tools, then its handoffs
     (the run's guard words a tool call written as text with them)."""
-    return tool_names(agent) + tuple(h.name for h in handoffs(agent))
+    return tool_names(agent) + tuple(AsyncHandoff(target=t).name for t in HANDOFFS.get(agent, ()))
 
 
 @dataclass

@@ -12,7 +12,7 @@ import base64
 import posixpath
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from .. import events as ev
 from ..sandbox.base import WORKDIR, SandboxError
@@ -32,7 +32,7 @@ async def run_code(ctx: ToolContext, code: str) -> str:
 
         shown = [0]  # live characters emitted so far for this call (both streams)
 
-        def out(stream: str) -> Callable[[Any], None]:
+        def out(stream: Literal["stdout", "stderr"]) -> Callable[[Any], None]:
             def handler(msg: Any) -> None:
                 # Code printing megabytes must not flood the transcript, the run
                 # record and memory: live output stops at MAX_LIVE_OUTPUT (the
