@@ -27,6 +27,11 @@ what is shown and a complete call ends the stream at once (a call at the start o
 runaway reply is caught right there). `describe_text_tool_call` is the one wording
 of "the model wrote a call as text we could not use", shared by the run's guard and
 `doctor`.
+
+One module over the ~400-line guide on purpose: the holder on the stream and the parser
+of a finished text share one scanner of candidate regions (`_candidates`, `_Brackets`,
+the openers and fence languages); split in two, each half would import the other's
+private parts.
 """
 
 from __future__ import annotations

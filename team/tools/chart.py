@@ -2,7 +2,7 @@
 
 The drawing code is team/tools/chart_script.py, sent as source (the host needs
 neither pandas nor matplotlib); `chart_code` is also what an exported notebook
-shows for the step (team/export.py).
+shows for the step (team/export/notebook.py).
 """
 
 from __future__ import annotations
