@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .base import WORKDIR
-from .paths import PathOutsideSandbox, sandbox_relpath
+from .paths import OutsideSandbox, outside, sandbox_relpath
 
 MAX_LINKS = 40
 XATTR_PREFIX = "user.e2b."  # E2B's file metadata lives in these extended attributes
@@ -117,7 +117,7 @@ class SandboxFS:
                 name = parts.pop(0)
                 if name == "..":
                     if len(stack) == 1:
-                        raise PathOutsideSandbox(f"a symbolic link in {rel!r} points outside the sandbox ({WORKDIR})")
+                        raise outside(f"a symbolic link in {rel!r} points outside the sandbox ({WORKDIR})")
                     os.close(stack.pop())
                     names.pop()
                     continue
@@ -313,7 +313,7 @@ class SandboxFS:
     def remove(self, rel: str) -> bool:
         """Remove a file, a symlink (itself, never its target) or a folder tree."""
         if not _split(rel):
-            raise PathOutsideSandbox(f"cannot remove the sandbox folder ({WORKDIR})")
+            raise outside(f"cannot remove the sandbox folder ({WORKDIR})")
         try:
             parent, name = self._resolve(rel, follow_last=False)
         except FileNotFoundError:
@@ -335,7 +335,7 @@ class SandboxFS:
     def rename(self, old: str, new: str) -> None:
         """Move `old` to `new` (both inside); the target's missing parent folders are made."""
         if not _split(old) or not _split(new):
-            raise PathOutsideSandbox(f"cannot move the sandbox folder ({WORKDIR})")
+            raise outside(f"cannot move the sandbox folder ({WORKDIR})")
         src, src_name = self._resolve(old, follow_last=False)
         try:
             dst, dst_name = self._resolve(new, follow_last=False, make_parents=True)
@@ -420,7 +420,7 @@ class SandboxFS:
         """A symlink's resolved sandbox path and stat, only if it resolves inside the sandbox."""
         try:
             parent, name, folder = self._resolve_full(rel, follow_last=True)
-        except (OSError, PathOutsideSandbox):
+        except (OSError, OutsideSandbox):
             return None
         try:
             st = os.fstat(parent) if name == "" else os.stat(name, dir_fd=parent, follow_symlinks=False)
