@@ -4,7 +4,8 @@
 (`jupyter.py`): the SDK's own `Execution`/`Result`/`ExecutionError` objects,
 callbacks as output arrives, `timeout` interrupting the cell with state kept,
 `interrupt()` (epochs, see its docstring), code contexts (one kernel each, as
-E2B's server has), and the kernel-death contract below. A backend subclass only
+E2B's server has), and the kernel-death contract below. One cell's run is
+`cell.Cell`; this module is the life cycle around it. A backend subclass only
 says how a kernel process is started (`_launch`, returning `jupyter.connect(…)`)
 and what to run in it first (`_setup_code`); `LocalSandbox` starts it under
 bubblewrap (`local_kernel.py`), `tests/test_kernel_backend.py` plainly. The
@@ -31,31 +32,29 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .base import WORKDIR, ErrorHandler, OutputHandler, ResultHandler, SandboxError
+from .cell import DIED_MESSAGE, INTERRUPT_GRACE, Cell, CodeContext, Handlers
 from .jupyter import KILLED_MESSAGE, POLL, START_TIMEOUT, Kernel, KernelConnection, KernelProcess
 from .output import NOT_KEPT, OutputKeeper, call_handler, split_not_kept, to_result
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from e2b_code_interpreter.models import Context, Execution, ExecutionError
 
-__all__ = [  # the protocol names are re-exported for code written against this module
-    "KILLED_MESSAGE", "NOT_KEPT", "POLL", "START_TIMEOUT", "CodeContext", "Kernel", "KernelBackend",
-    "KernelConnection", "KernelProcess", "OutputKeeper", "call_handler", "split_not_kept", "to_result",
+__all__ = [  # names of jupyter/cell/output re-exported for code written against this module
+    "DIED_MESSAGE", "INTERRUPT_GRACE", "KILLED_MESSAGE", "NOT_KEPT", "POLL", "START_TIMEOUT", "CodeContext",
+    "Kernel", "KernelBackend", "KernelConnection", "KernelProcess", "OutputKeeper", "call_handler",
+    "split_not_kept", "to_result",
 ]  # fmt: skip
 
 DEFAULT_RUN_TIMEOUT = 300.0  # E2B's run_code default when timeout is None
-INTERRUPT_GRACE = 3.0  # after an interrupt, how long before the kernel is replaced
 DEFAULT_CONTEXT = "default"
 REPLACED_MESSAGE = (
     "the previous cell did not stop when asked (stuck outside Python) so its kernel was "
     "replaced: earlier variables are lost"
-)
-DIED_MESSAGE = (
-    "the kernel died (os._exit/segfault/out of memory); a fresh kernel was started "
-    "and earlier variables are lost"
 )
 
 _ENV_SET = (
@@ -75,26 +74,6 @@ _ENV_RESTORE = (
     "globals().pop('__sbteam_k', None); globals().pop('__sbteam_v', None)\n"
 )
 
-
-
-@dataclass
-class CodeContext:
-    """E2B's code context: one kernel with its own state and working folder."""
-
-    id: str
-    cwd: str = WORKDIR
-    language: str = "python"
-    kernel: Kernel | None = None
-    generations: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    interrupt_epoch: int = 0  # interrupt() count; a call made before the last one stops
-    interrupt_sent_at: float = 0.0
-    lost_state: str = ""  # why the kernel was replaced in the background, told at the next call
-
-    def as_e2b(self) -> Context:
-        from e2b_code_interpreter.models import Context
-
-        return Context(context_id=self.id, language=self.language, cwd=self.cwd)
 
 
 class KernelBackend:
@@ -148,6 +127,12 @@ class KernelBackend:
         if old is not None:
             old.stop()
         await self._start_kernel(ctx)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` (a settle) as a task this backend holds until it is done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _stopped(self) -> bool:
         """For the protocol client's waits: the sandbox was killed, give up."""
@@ -312,10 +297,9 @@ class KernelBackend:
                 keys = list(envs)
                 await self._silent(kernel, _ENV_SET % {"keys": keys, "envs": {str(k): str(v) for k, v in envs.items()}})
             limit = None if timeout == 0 else (timeout or DEFAULT_RUN_TIMEOUT)
+            handlers = Handlers(on_stdout, on_stderr, on_result, on_error)
             try:
-                died = await self._execute(
-                    ctx, kernel, code, epoch, execution, limit, on_stdout, on_stderr, on_result, on_error
-                )
+                died = await Cell(self, ctx, kernel, execution, handlers, epoch=epoch, timeout=limit).run(code)
             except BaseException as exc:
                 from e2b.exceptions import TimeoutException
 
@@ -336,137 +320,6 @@ class KernelBackend:
             if envs:
                 await self._silent(kernel, _ENV_RESTORE)
             return execution
-
-    async def _execute(
-        self,
-        ctx: CodeContext,
-        kernel: Kernel,
-        code: str,
-        epoch: int,
-        execution: Execution,
-        timeout: float | None,  # noqa: ASYNC109
-        on_stdout: OutputHandler | None,
-        on_stderr: OutputHandler | None,
-        on_result: ResultHandler | None,
-        on_error: ErrorHandler | None,
-    ) -> bool:
-        """Send one execute_request and collect its iopub output; True if the kernel died."""
-        from e2b.exceptions import TimeoutException
-        from e2b_code_interpreter.exceptions import (
-            format_execution_timeout_error,
-            format_sandbox_killed_error,
-        )
-        from e2b_code_interpreter.models import ExecutionError, OutputMessage
-
-        loop = asyncio.get_running_loop()
-        if ctx.interrupt_epoch > epoch:  # interrupted while waiting for its turn
-            execution.error = ExecutionError("KeyboardInterrupt", "interrupted before it started", "")
-            await call_handler(on_error, execution.error)
-            return False
-        msg_id = kernel.execute(code)
-        deadline = loop.time() + timeout if timeout else None
-        interrupted_at: float | None = None
-        stopped_by: str | None = None  # a backend watch that stopped the cell says why
-        started = finished = False
-        started_at = 0.0
-        next_watch = loop.time() + 1.0
-        stdout = OutputKeeper(execution.logs.stdout)
-        stderr = OutputKeeper(execution.logs.stderr)
-        try:
-            while True:
-                wait = POLL
-                now = loop.time()
-                if deadline is not None and interrupted_at is None:
-                    wait = max(0.0, min(POLL, deadline - now))
-                msg = await kernel.next_output(wait)
-                if self._killed:
-                    raise format_sandbox_killed_error()
-                if msg is None and not kernel.usable():
-                    return True
-                now = loop.time()
-                if (
-                    ctx.interrupt_epoch > epoch
-                    and started
-                    and (ctx.interrupt_sent_at < started_at or now - ctx.interrupt_sent_at > 1.0)
-                ):
-                    # interrupt() came before the cell started (SIGINT to an idle kernel
-                    # is ignored), or it was lost: send it again.
-                    kernel.interrupt()
-                    ctx.interrupt_sent_at = now
-                if now >= next_watch and interrupted_at is None:
-                    next_watch = now + 1.0
-                    stopped_by = await self._watch(ctx)
-                    if stopped_by:
-                        kernel.interrupt()
-                        interrupted_at = now
-                if deadline is not None and interrupted_at is None and now >= deadline:
-                    kernel.interrupt()
-                    interrupted_at = now
-                if interrupted_at is not None and now - interrupted_at > INTERRUPT_GRACE:
-                    # The cell ignores SIGINT (stuck in C code): replace the kernel.
-                    await self._replace_kernel(ctx)
-                    if stopped_by:
-                        execution.error = ExecutionError("SandboxLimit", f"{stopped_by}; {DIED_MESSAGE}", "")
-                        await call_handler(on_error, execution.error)
-                        return False
-                    raise TimeoutException(
-                        "Execution timed out and the cell could not be interrupted; "
-                        "a fresh kernel was started and earlier variables are lost"
-                    )
-                if msg is None or msg["parent_header"].get("msg_id") != msg_id:
-                    continue
-                kind = msg["msg_type"]
-                content = msg["content"]
-                if kind == "stream":
-                    text = content.get("text", "")
-                    if content.get("name") == "stderr":
-                        stderr.add(text)
-                        await call_handler(on_stderr, OutputMessage(text, time.time_ns(), True))
-                    else:
-                        stdout.add(text)
-                        await call_handler(on_stdout, OutputMessage(text, time.time_ns(), False))
-                elif kind in ("display_data", "execute_result"):
-                    result = to_result(content.get("data", {}), kind == "execute_result", content.get("metadata"))
-                    execution.results.append(result)
-                    await call_handler(on_result, result)
-                elif kind == "error":
-                    if interrupted_at is None:
-                        execution.error = self._note_error(
-                            ExecutionError(
-                                content.get("ename", ""),
-                                content.get("evalue", ""),
-                                "\n".join(content.get("traceback", [])),
-                            )
-                        )
-                        await call_handler(on_error, execution.error)
-                elif kind == "execute_input":
-                    execution.execution_count = content.get("execution_count")
-                    started, started_at = True, loop.time()
-                    if ctx.interrupt_epoch > epoch and ctx.interrupt_sent_at < started_at:
-                        kernel.interrupt()  # requested before the cell started
-                        ctx.interrupt_sent_at = started_at
-                elif kind == "status" and content.get("execution_state") == "idle":
-                    finished = True
-                    break
-        except BaseException:
-            if not self._killed and kernel.alive() and not finished and kernel is ctx.kernel:
-                # Cancelled or a callback raised: don't leave the cell running.
-                kernel.interrupt()
-                task = asyncio.get_running_loop().create_task(self._settle(ctx, kernel, msg_id))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
-            raise
-        finally:
-            stdout.finish()
-            stderr.finish()
-            await kernel.drain_shell()
-        if stopped_by:
-            execution.error = ExecutionError("SandboxLimit", stopped_by, "")
-            await call_handler(on_error, execution.error)
-            return False
-        if interrupted_at is not None:
-            raise format_execution_timeout_error()
-        return False
 
 
 def _check_language(language: str | None) -> None:
