@@ -15,6 +15,12 @@ move a file out of its mount (EXDEV), and we never go through a name twice.
 Sizes are taken from the opened fd (`fstat`), reads are bounded by the caller's
 limit, non-regular files (FIFOs, sockets) are refused before any read or write
 blocks on them, and listing walks without a depth limit but with a count limit.
+
+One module (~600 lines) on purpose: it is one security boundary, and every
+operation (read, write, list, remove, rename, copy out) is a short use of the
+same walk (`_resolve`) under the same fd discipline. Kept together, the whole
+boundary is reviewed in one read; split, a new operation could start from a
+path instead of the walk without anyone noticing.
 """
 
 from __future__ import annotations
