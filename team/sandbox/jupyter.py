@@ -58,8 +58,9 @@ class KernelConnection:
         self.client.context.setsockopt(zmq.RECONNECT_IVL, -1)
         self.client.context.setsockopt(zmq.MAXMSGSIZE, max_message)
         self.client.context.setsockopt(zmq.LINGER, 0)
-        self.client.load_connection_info(info)
+        self.client.load_connection_info(info)  # type: ignore[arg-type]  # a plain dict of the same keys
         self._monitors: list[Any] = []
+        self._sync: Any = None
 
     def start(self) -> None:
         """Dial the kernel's channels (once) and watch them for a lost connection."""

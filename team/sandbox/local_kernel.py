@@ -20,6 +20,7 @@ import subprocess
 import sys
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import jupyter, launcher
@@ -147,7 +148,8 @@ async def launch_kernel(sbx: LocalSandbox, ctx: CodeContext) -> Kernel:
 
 
 def _popen(
-    sbx: LocalSandbox, argv: list[str], env: dict[str, str], cwd: str, *, pass_fds: list[int] = (), stdout: Any = subprocess.PIPE
+    sbx: LocalSandbox, argv: list[str], env: dict[str, str], cwd: str, *, pass_fds: Sequence[int] = (),
+    stdout: Any = subprocess.PIPE,
 ) -> subprocess.Popen[bytes]:
     """Start a sandboxed process on the loop's thread (PR_SET_PDEATHSIG follows the thread)."""
     procs = sbx._cgroup.procs_files if sbx._cgroup is not None else []
@@ -163,62 +165,6 @@ def _popen(
         pass_fds=tuple(pass_fds),
         preexec_fn=launcher.child_setup(os.getpid(), procs),  # noqa: PLW1509
     )
-
-
-async def _wait_for_sockets(sbx: LocalSandbox, runtime: str, process: SandboxedProcess) -> None:
-    """Wait until the kernel listens on all its sockets (no sandbox code has run yet).
-
-    Every socket must be a socket (not a symlink or anything else) in the
-    runtime folder we just made; only then is it dialled, once.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_TIMEOUT
-    names = [f"k-{port}" for port in SOCKET_PORTS.values()]
-    dir_fd = os.open(runtime, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        while True:
-            if sbx._killed:
-                raise SandboxError("the sandbox was killed")
-            if not process.alive():
-                raise SandboxError(f"the kernel failed to start: {process.log_tail() or 'no output'}")
-            ready = 0
-            for name in names:
-                try:
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    break
-                if not stat.S_ISSOCK(st.st_mode):
-                    raise SandboxError("the kernel's socket folder was tampered with; not connecting")
-                ready += 1
-            if ready == len(names):
-                return
-            if loop.time() > deadline:
-                raise SandboxError(f"the kernel did not listen within {START_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.02)
-    finally:
-        os.close(dir_fd)
-
-
-
-def _popen(
-    sbx: LocalSandbox,
-    argv: list[str], env: dict[str, str], cwd: str, *, pass_fds: list[int] = (), stdout: Any = subprocess.PIPE
-) -> subprocess.Popen[bytes]:
-    """Start a sandboxed process on the loop's thread (PR_SET_PDEATHSIG follows the thread)."""
-    procs = sbx._cgroup.procs_files if sbx._cgroup is not None else []
-    return subprocess.Popen(  # noqa: ASYNC220 - on purpose, see docstring
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=subprocess.STDOUT,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-        close_fds=True,
-        pass_fds=tuple(pass_fds),
-        preexec_fn=launcher.child_setup(os.getpid(), procs),  # noqa: PLW1509
-    )
-
 
 
 async def _wait_for_sockets(sbx: LocalSandbox, runtime: str, process: SandboxedProcess) -> None:
