@@ -75,7 +75,6 @@ _ENV_RESTORE = (
 )
 
 
-
 class KernelBackend:
     """`run_code`, `interrupt` and code contexts over Jupyter kernels (see module doc)."""
 
