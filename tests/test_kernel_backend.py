@@ -112,8 +112,7 @@ class PlainKernelSandbox(KernelBackend):
         return False, "this backend installs nothing"
 
     async def kill(self) -> None:
-        self._killed = True
-        self._kill_kernels()
+        await super().kill()
         self._fs.close()
 
 

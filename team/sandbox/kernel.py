@@ -76,7 +76,12 @@ _ENV_RESTORE = (
 
 
 class KernelBackend:
-    """`run_code`, `interrupt` and code contexts over Jupyter kernels (see module doc)."""
+    """`run_code`, `interrupt` and code contexts over Jupyter kernels (see module doc).
+
+    A backend subclasses it with `_launch` (and, if it has them to say, the other
+    hooks below) plus what `base.Sandbox` asks beyond code: `kind`, `isolation`,
+    `files`, `install_package`, and a `kill` that also frees its own resources.
+    """
 
     def __init__(self) -> None:
         self._contexts: dict[str, CodeContext] = {DEFAULT_CONTEXT: CodeContext(DEFAULT_CONTEXT)}
@@ -157,6 +162,11 @@ class KernelBackend:
     async def is_running(self) -> bool:
         kernel = self._contexts[DEFAULT_CONTEXT].kernel
         return not self._killed and kernel is not None and kernel.alive()
+
+    async def kill(self) -> None:
+        """Stop every kernel; a waiting call returns or raises within `POLL`. Safe twice."""
+        self._killed = True
+        self._kill_kernels()
 
     def _kill_kernels(self) -> None:
         for ctx in self._contexts.values():
