@@ -52,3 +52,29 @@ def test_engine_source_never_imports_ui_libraries():
         if line.strip().startswith(("import textual", "from textual", "import rich", "from rich", "from tui", "import tui"))
     ]
     assert offenders == []
+
+
+def test_local_kernel_starts_without_the_e2b_sdk_or_autogen():
+    """The app starts the sandbox right after its first paint, while AutoGen loads: the
+    local kernel must start (and run code through the kernel client) without the E2B SDK
+    (~0.4-1 s of imports; its models come with the first `run_code`) or AutoGen."""
+    code = (
+        "import asyncio, sys\n"
+        "from team.config import Settings\n"
+        "from team.session import CodeSession\n"
+        "async def main():\n"
+        "    session = CodeSession(Settings.load(env={'SBTEAM_SANDBOX': 'local'}, env_file=None))\n"
+        "    await session.initialize()\n"
+        "    try:\n"
+        "        print(await session.sandbox.evaluate('1+1'))\n"
+        "    finally:\n"
+        "        await session.close()\n"
+        "asyncio.run(main())\n"
+        "heavy = ('e2b', 'e2b_code_interpreter', 'autogen_agentchat', 'autogen_core', 'textual')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    value, loaded = (proc.stdout.splitlines() + ["", ""])[:2]
+    assert value == "2"
+    assert loaded == "", f"starting the local kernel imported: {loaded}"

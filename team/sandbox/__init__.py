@@ -1,13 +1,21 @@
 """Sandbox backends behind one interface (`Sandbox`), chosen by settings.
 
 Backends are imported lazily (`from team.sandbox import LocalSandbox` works and
-costs nothing until used): `e2b_code_interpreter` costs ~1 s to import and
-`jupyter_client` ~0.35 s, and the app must paint before paying that.
+costs nothing until used): `e2b_code_interpreter` costs ~0.5-1 s to import and
+`jupyter_client` ~0.35 s, and the app must paint before paying that. Starting
+the local kernel imports neither the E2B SDK nor AutoGen
+(tests/test_import_hygiene.py): the SDK's models come with the first `run_code`,
+or earlier from `preload_models()` in a worker thread.
 
-Modules: `base` (the interface), `local` (LocalSandbox: `launcher` starts its
-processes under bubblewrap with `limits`/`cgroups`, `kernel` speaks Jupyter,
-`files` over `safefs` serves its files, `commands` runs shell commands, `guest`
-is the code that runs inside), `e2b` (E2BSandbox over the SDK).
+Modules: `base` (the interface); the kernel client, shared by every kernel-based
+backend: `jupyter` (the Jupyter protocol), `kernel` (E2B's `run_code`, contexts
+and interrupt over it), `cell` (one cell's run), `output` (E2B's result shapes,
+bounded output); `local` (LocalSandbox = `local_kernel` launching each kernel,
+under bubblewrap as `launcher` builds it with `limits`/`cgroups`, + that client
++ `files` over `safefs` + `commands`; `guest` is the code that runs inside);
+`e2b` (E2BSandbox over the SDK, with `e2b_files`, `e2b_errors`, `e2b_gate`).
+A third kernel-based backend subclasses `kernel.KernelBackend` and says only how
+a kernel starts (see tests/test_kernel_backend.py).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "create_sandbox",
+    "preload_models",
 ]
 
 
@@ -42,6 +51,15 @@ def __getattr__(name: str) -> Any:
 
         return E2BSandbox
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def preload_models() -> None:
+    """Import the E2B SDK's models now (what the first `run_code` of any backend needs).
+
+    Meant for a worker thread once the app has painted and the kernel is starting,
+    so the first tool call does not pay the import on the event loop.
+    """
+    import e2b_code_interpreter.models  # noqa: F401
 
 
 async def create_sandbox(settings: Settings) -> Sandbox:

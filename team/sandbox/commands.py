@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import launcher
 from .base import WORKDIR, SandboxError
-from .kernel import OutputKeeper, call_handler
+from .output import OutputKeeper, call_handler
 from .paths import sandbox_relpath
 
 if TYPE_CHECKING:

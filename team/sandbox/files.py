@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .base import WORKDIR, SandboxError
-from .paths import PathOutsideSandbox, sandbox_relpath
+from .paths import OutsideSandbox, sandbox_relpath
 from .safefs import CHUNK, Entry, NotRegularFile, SandboxFS
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class LocalFiles:
     async def _run(self, path: str, func: Any, *args: Any) -> Any:
         try:
             return await asyncio.to_thread(func, *args)
-        except PathOutsideSandbox:
+        except OutsideSandbox:
             raise
         except OSError as exc:
             raise _error(exc, path) from None

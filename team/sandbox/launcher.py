@@ -35,7 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from . import guest
 from .base import WORKDIR
@@ -320,7 +320,7 @@ if sys.platform.startswith("linux"):
         _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def child_setup(parent: int, cgroup_procs: Sequence[str] = ()) -> object:
+def child_setup(parent: int, cgroup_procs: Sequence[str] = ()) -> Callable[[], None]:
     """preexec_fn: die with the app, and join the sandbox's cgroup before exec.
 
     PR_SET_PDEATHSIG follows the *thread* that forked, so sandboxed processes are

@@ -2,9 +2,11 @@
 
 Callers (the session, the tools, the UI) must not be able to tell it from the
 E2B backend, so it returns the SDK's own models and raises the SDK's own
-exceptions (see `kernel.py` for code, `files.py` for files, `commands.py` for
-commands). This module is the composition: folders, limits, how a kernel is
-launched (under bubblewrap, see `launcher.py`), pip, and clean-up.
+exceptions. This module is the composition: a launcher (`local_kernel.py`
+starts each kernel, under bubblewrap as `launcher.py` builds it, or plainly)
++ the kernel client (`kernel.py` over `jupyter.py`: run_code, interrupt, code
+contexts) + the host file API (`files.py` over `safefs.py`) + `commands.py`;
+here: folders, limits, pip, and clean-up.
 
 Layout of one sandbox (one `sbteam-sbx-<pid>-*` temp folder, mode 0700, removed
 by `kill()`; a folder left by a process that died is removed by the next
@@ -17,11 +19,9 @@ by `kill()`; a folder left by a process that died is removed by the next
                 one kernel's code planted there is never seen by the next
     tmp-<n>/    without bubblewrap only: that kernel's caches
 
-The connection file is handed to bubblewrap by fd (read-only inside, never on
-a path the sandbox can write); the kernel's own stdout/stderr come over a pipe
-of which the host keeps the last few KB; the host dials the kernel's sockets
-once, before any code of the sandbox has run (the kernel starts with `-I`, a
-fresh /tmp and no user site), and never again.
+How a kernel is started and dialled once is `local_kernel.py`'s docstring.
+Importing this module and starting a sandbox loads neither the E2B SDK nor
+AutoGen (the SDK's models come on the first `run_code`).
 
 Security promises and their limits are in the README ("Security model").
 """
@@ -36,72 +36,25 @@ import inspect
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import deque
 from typing import Any
 
-from . import cgroups, guest, launcher
+from . import cgroups, guest, launcher, local_kernel
 from .base import WORKDIR, SandboxError
 from .files import LocalFiles
-from .kernel import START_TIMEOUT, CodeContext, Kernel, KernelBackend, KernelConnection
+from .kernel import CodeContext, Kernel, KernelBackend
 from .limits import Limits, human_bytes
-from .paths import PathOutsideSandbox, sandbox_relpath
+from .paths import sandbox_relpath
 from .requirements import check_requirement
 from .safefs import SandboxFS
 
 TMP_PREFIX = "sbteam-sbx-"
 OUTPUT_CHUNK = 1 << 18  # characters ipykernel buffers before it must send (guest._bound_output)
-LOG_TAIL = 8 << 10  # bytes of a kernel's own stdout/stderr kept for error messages
-SOCKET_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 PIP_OUTPUT = 64 << 10  # characters of pip's output kept (head and tail)
-
-
-class _LogTail(asyncio.Protocol):
-    """Drains a kernel's stdout/stderr pipe, keeping only the last LOG_TAIL bytes.
-
-    Draining matters as much as the tail: code writing to fd 1 would otherwise
-    block the kernel once the pipe's 64 KB are full.
-    """
-
-    def __init__(self) -> None:
-        self.chunks: deque[bytes] = deque()
-        self.size = 0
-
-    def data_received(self, data: bytes) -> None:
-        self.chunks.append(data)
-        self.size += len(data)
-        while self.size - len(self.chunks[0]) >= LOG_TAIL:
-            self.size -= len(self.chunks.popleft())
-
-    def text(self) -> str:
-        return b"".join(self.chunks)[-LOG_TAIL:].decode("utf-8", "replace").strip()
-
-
-class _SandboxedProcess:
-    """A kernel (or other) process of this sandbox: KernelProcess for `kernel.py`."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], tail: _LogTail, transport: asyncio.BaseTransport | None):
-        self.proc = proc
-        self.tail = tail
-        self.transport = transport
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        launcher.kill_process(self.proc)
-        transport, self.transport = self.transport, None
-        if transport is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed (exit): nothing to tell
-                transport.close()
-
-    def log_tail(self) -> str:
-        return self.tail.text()
 
 
 # --- folders --------------------------------------------------------------------------
@@ -254,11 +207,7 @@ class LocalSandbox(KernelBackend):
         """The launcher process of the default context's kernel (bwrap, or the kernel itself)."""
         kernel = self._contexts["default"].kernel
         process = kernel.process if kernel is not None else None
-        return process.proc if isinstance(process, _SandboxedProcess) else None
-
-    async def is_running(self) -> bool:
-        kernel = self._contexts["default"].kernel
-        return not self._killed and kernel is not None and kernel.alive()
+        return process.proc if isinstance(process, local_kernel.SandboxedProcess) else None
 
     async def kill(self) -> None:
         """Stop every kernel, pip and command, remove the temp folder. Safe to call twice."""
@@ -348,128 +297,12 @@ class LocalSandbox(KernelBackend):
         )
 
     async def _launch(self, ctx: CodeContext) -> Kernel:
-        """Start a kernel for `ctx` in a fresh runtime folder and dial it once it is listening."""
-        if self._killed:
-            raise SandboxError("the sandbox was killed")
-        self._runs += 1
-        runtime = os.path.join(self._top, f"run-{self._runs}")
-        os.mkdir(runtime, 0o700 if self._bwrap is None else 0o755)
-        key = uuid.uuid4().hex
-        info = {
-            **SOCKET_PORTS,
-            "transport": "ipc",
-            "key": key,
-            "signature_scheme": "hmac-sha256",
-            "kernel_name": "python3",
-        }
-        kernel_args = ["-m", "ipykernel_launcher", "--HistoryManager.enabled=False", "--InteractiveShell.colors=NoColor"]
-        close_fds: list[int] = []
-        try:
-            if self._bwrap:
-                conn_fd = launcher.data_fd(json.dumps({**info, "ip": f"{launcher.RUNTIME_MOUNT}/k"}).encode())
-                close_fds.append(conn_fd)
-                data, ids = launcher.guest_files()
-                close_fds += ids
-                data[launcher.CONNECTION_FILE] = conn_fd
-                command = [sys.executable, "-I", "-B", *kernel_args, "-f", launcher.CONNECTION_FILE]
-                env = launcher.sandbox_env(WORKDIR, tmp="/tmp", extra=self._envs)
-                argv = launcher.bwrap_argv(
-                    self._bwrap,
-                    home=self.root,
-                    env=env,
-                    command=launcher.guest_argv(self._rlimits(), command),
-                    network=self.network,
-                    tmp_size=self.limits.tmp,
-                    data=data,
-                    runtime=runtime,
-                    disable_userns=self._disable_userns,
-                )
-                popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-                cwd = self._top
-            else:
-                conn_path = os.path.join(runtime, "kernel.json")
-                fd = os.open(conn_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    json.dump({**info, "ip": os.path.join(runtime, "k")}, fh)
-                tmp = os.path.join(self._top, f"tmp-{self._runs}")
-                os.mkdir(tmp, 0o700)
-                command = [sys.executable, "-I", "-B", *kernel_args, "-f", conn_path]
-                argv = launcher.guest_argv(self._rlimits(), command)
-                popen_env = launcher.sandbox_env(self.root, tmp=tmp, extra=self._envs)
-                cwd = self._host_cwd(ctx.cwd)
-            proc = self._popen(argv, popen_env, cwd, pass_fds=close_fds, stdout=subprocess.PIPE)
-        finally:
-            for fd in close_fds:
-                os.close(fd)
-        tail = _LogTail()
-        transport = None
-        with contextlib.suppress(Exception):
-            transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: tail, proc.stdout)
-        process = _SandboxedProcess(proc, tail, transport)
-        try:
-            await self._wait_for_sockets(runtime, process)
-            conn = KernelConnection({**info, "ip": os.path.join(runtime, "k")})
-            conn.start()
-        except BaseException:
-            process.kill()
-            raise
-        ctx.generations += 1
-        return Kernel(process, conn, ctx.generations)
-
-    def _popen(
-        self, argv: list[str], env: dict[str, str], cwd: str, *, pass_fds: list[int] = (), stdout: Any = subprocess.PIPE
-    ) -> subprocess.Popen[bytes]:
-        """Start a sandboxed process on the loop's thread (PR_SET_PDEATHSIG follows the thread)."""
-        procs = self._cgroup.procs_files if self._cgroup is not None else []
-        return subprocess.Popen(  # noqa: ASYNC220 - on purpose, see docstring
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-            pass_fds=tuple(pass_fds),
-            preexec_fn=launcher.child_setup(os.getpid(), procs),  # noqa: PLW1509
-        )
+        """Start a kernel for `ctx` in a fresh runtime folder and dial it (`local_kernel.py`)."""
+        return await local_kernel.launch_kernel(self, ctx)
 
     def _rlimits(self) -> dict[str, int]:
         memory_by_cgroup = bool(self._cgroup and self._cgroup.memory)
         return self.limits.rlimits(isolated=self._bwrap is not None, use_cgroup_memory=memory_by_cgroup)
-
-    async def _wait_for_sockets(self, runtime: str, process: _SandboxedProcess) -> None:
-        """Wait until the kernel listens on all its sockets (no sandbox code has run yet).
-
-        Every socket must be a socket (not a symlink or anything else) in the
-        runtime folder we just made; only then is it dialled, once.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + START_TIMEOUT
-        names = [f"k-{port}" for port in SOCKET_PORTS.values()]
-        dir_fd = os.open(runtime, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            while True:
-                if self._killed:
-                    raise SandboxError("the sandbox was killed")
-                if not process.alive():
-                    raise SandboxError(f"the kernel failed to start: {process.log_tail() or 'no output'}")
-                ready = 0
-                for name in names:
-                    try:
-                        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                    except FileNotFoundError:
-                        break
-                    if not stat.S_ISSOCK(st.st_mode):
-                        raise SandboxError("the kernel's socket folder was tampered with; not connecting")
-                    ready += 1
-                if ready == len(names):
-                    return
-                if loop.time() > deadline:
-                    raise SandboxError(f"the kernel did not listen within {START_TIMEOUT:.0f} s")
-                await asyncio.sleep(0.02)
-        finally:
-            os.close(dir_fd)
 
     def _death_reason(self, ctx: CodeContext) -> str | None:
         cg = self._cgroup
@@ -560,30 +393,12 @@ class LocalSandbox(KernelBackend):
         expr = f"__import__('importlib.metadata', fromlist=['version']).version({req.name!r})"
         async with ctx.lock:
             try:
-                version = (await self._silent_expr(kernel, expr)).strip("'\"")
+                version = (await kernel.evaluate(expr)).strip("'\"")
             except SandboxError:
                 return None
         if not version or (req.specifier and not req.specifier.contains(version, prereleases=True)):
             return None
         return f"{req.name} {version} is already installed"
-
-    async def _silent_expr(self, kernel: Kernel, expr: str) -> str:
-        """The repr of one expression, evaluated without counting as a cell."""
-        client = kernel.conn.client
-        msg_id = client.execute("", silent=True, store_history=False, user_expressions={"v": expr})
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while loop.time() < deadline:
-            try:
-                msg = await client.get_shell_msg(timeout=0.1)
-            except Exception:
-                if not kernel.alive():
-                    break
-                continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                value = msg["content"].get("user_expressions", {}).get("v", {})
-                return str(value.get("data", {}).get("text/plain", ""))
-        raise SandboxError("the kernel did not answer")
 
     async def _refresh_site(self) -> None:
         """Let the running kernel import what pip just installed (new folders, .pth files)."""
@@ -601,4 +416,4 @@ class LocalSandbox(KernelBackend):
                 await self._silent(kernel, code)
 
 
-__all__ = ["LocalFiles", "LocalSandbox", "PathOutsideSandbox"]
+__all__ = ["LocalFiles", "LocalSandbox"]

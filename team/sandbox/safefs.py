@@ -15,6 +15,12 @@ move a file out of its mount (EXDEV), and we never go through a name twice.
 Sizes are taken from the opened fd (`fstat`), reads are bounded by the caller's
 limit, non-regular files (FIFOs, sockets) are refused before any read or write
 blocks on them, and listing walks without a depth limit but with a count limit.
+
+One module (~600 lines) on purpose: it is one security boundary, and every
+operation (read, write, list, remove, rename, copy out) is a short use of the
+same walk (`_resolve`) under the same fd discipline. Kept together, the whole
+boundary is reviewed in one read; split, a new operation could start from a
+path instead of the walk without anyone noticing.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .base import WORKDIR
-from .paths import PathOutsideSandbox, sandbox_relpath
+from .paths import OutsideSandbox, outside, sandbox_relpath
 
 MAX_LINKS = 40
 XATTR_PREFIX = "user.e2b."  # E2B's file metadata lives in these extended attributes
@@ -117,7 +123,7 @@ class SandboxFS:
                 name = parts.pop(0)
                 if name == "..":
                     if len(stack) == 1:
-                        raise PathOutsideSandbox(f"a symbolic link in {rel!r} points outside the sandbox ({WORKDIR})")
+                        raise outside(f"a symbolic link in {rel!r} points outside the sandbox ({WORKDIR})")
                     os.close(stack.pop())
                     names.pop()
                     continue
@@ -313,7 +319,7 @@ class SandboxFS:
     def remove(self, rel: str) -> bool:
         """Remove a file, a symlink (itself, never its target) or a folder tree."""
         if not _split(rel):
-            raise PathOutsideSandbox(f"cannot remove the sandbox folder ({WORKDIR})")
+            raise outside(f"cannot remove the sandbox folder ({WORKDIR})")
         try:
             parent, name = self._resolve(rel, follow_last=False)
         except FileNotFoundError:
@@ -335,7 +341,7 @@ class SandboxFS:
     def rename(self, old: str, new: str) -> None:
         """Move `old` to `new` (both inside); the target's missing parent folders are made."""
         if not _split(old) or not _split(new):
-            raise PathOutsideSandbox(f"cannot move the sandbox folder ({WORKDIR})")
+            raise outside(f"cannot move the sandbox folder ({WORKDIR})")
         src, src_name = self._resolve(old, follow_last=False)
         try:
             dst, dst_name = self._resolve(new, follow_last=False, make_parents=True)
@@ -420,7 +426,7 @@ class SandboxFS:
         """A symlink's resolved sandbox path and stat, only if it resolves inside the sandbox."""
         try:
             parent, name, folder = self._resolve_full(rel, follow_last=True)
-        except (OSError, PathOutsideSandbox):
+        except (OSError, OutsideSandbox):
             return None
         try:
             st = os.fstat(parent) if name == "" else os.stat(name, dir_fd=parent, follow_symlinks=False)
