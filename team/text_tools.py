@@ -126,8 +126,8 @@ def tool_specs(tools: Iterable[Any]) -> dict[str, dict[str, Any]]:
 
 
 def _signature(name: str, params: Mapping[str, Any]) -> str:
-    props = params.get("properties") if isinstance(params.get("properties"), Mapping) else {}
-    return f"{name}({', '.join(props)})"
+    props = params.get("properties")
+    return f"{name}({', '.join(props if isinstance(props, Mapping) else {})})"
 
 
 def tools_list(specs: Mapping[str, Mapping[str, Any]]) -> str:
@@ -446,9 +446,9 @@ def _candidates(text: str) -> list[_Candidate]:
             if bracket < 0 or text[pos + len(opener) : bracket].strip():
                 pos = text.find(opener, pos + 1)
                 continue
-            close = _balanced_end(text, bracket)
-            end = close if close is not None else len(text)
-            found.append(_Candidate(pos, end, fmt, text[bracket:end], complete=close is not None))
+            balanced = _balanced_end(text, bracket)
+            end = balanced if balanced is not None else len(text)
+            found.append(_Candidate(pos, end, fmt, text[bracket:end], complete=balanced is not None))
             pos = text.find(opener, end)
     for match in re.finditer(r"<function=([\w.\-]+)>", text):
         close = text.find("</function>", match.end())
@@ -462,9 +462,9 @@ def _candidates(text: str) -> list[_Candidate]:
         start = match.start(1)
         if any(c.start <= start < c.end for c in found):
             continue
-        close = _balanced_end(text, start)
-        end = close if close is not None else len(text)
-        found.append(_Candidate(start, end, "json", text[start:end], complete=close is not None))
+        balanced = _balanced_end(text, start)
+        end = balanced if balanced is not None else len(text)
+        found.append(_Candidate(start, end, "json", text[start:end], complete=balanced is not None))
     found.sort(key=lambda c: c.start)
     return found
 

@@ -8,6 +8,7 @@ and `install_package()` (pip with a long timeout and a requirement check).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -39,7 +40,7 @@ class Files(Protocol):
     async def make_dir(self, path: str, **kw: Any) -> bool: ...
     async def read_head(self, path: str, max_bytes: int) -> tuple[bytes, int]:
         """(at most `max_bytes` from the start, the real size): never the whole file."""
-    async def walk(self, path: str, max_entries: int) -> tuple[list[Any], bool]:
+    async def walk(self, path: str, max_entries: int) -> tuple[builtins.list[Any], bool]:
         """(entries of the whole tree, truncated): no depth limit, a count limit."""
 
 
@@ -49,7 +50,9 @@ class Sandbox(Protocol):
 
     kind: str  # "local" | "e2b"
     isolation: str  # "bwrap" | "none" | "e2b"
-    files: Files
+
+    @property
+    def files(self) -> Files: ...  # read-only here, so each backend's own Files class fits
 
     async def run_code(
         self,

@@ -69,7 +69,7 @@ class _Stream:
 class LocalCommandHandle:
     """A running command (E2B's `AsyncCommandHandle` surface: pid, wait, kill, output)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, streams: tuple[_Stream, _Stream], pumps: asyncio.Task[Any], owner: LocalCommands):
+    def __init__(self, proc: asyncio.subprocess.Process, streams: tuple[_Stream, _Stream], pumps: asyncio.Future[Any], owner: LocalCommands):
         self._proc = proc
         self._out, self._err = streams
         self._pumps = pumps

@@ -7,6 +7,7 @@ instead of holding one SDK sandbox.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,7 @@ class E2BFiles:
 
         return await self._owner._call(head), int(getattr(info, "size", 0) or 0)
 
-    async def walk(self, path: str, max_entries: int) -> tuple[list[Any], bool]:
+    async def walk(self, path: str, max_entries: int) -> tuple[builtins.list[Any], bool]:
         """The whole tree under `path` (envd lists to any depth), at most `max_entries`."""
         entries = await self._owner._call(lambda sdk: sdk.files.list(path, depth=WALK_DEPTH))
         return entries[:max_entries], len(entries) > max_entries

@@ -18,6 +18,7 @@ Where E2B's VM and a host folder differ:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import os
 import stat
@@ -162,7 +163,7 @@ class LocalFiles:
         entries, _truncated = await self._run(path, functools.partial(self._fs.list, metadata=True), rel, depth or 1, LIST_CAP)
         return [self._info(e) for e in entries]
 
-    async def walk(self, path: str = WORKDIR, max_entries: int = LIST_CAP) -> tuple[list[EntryInfo], bool]:
+    async def walk(self, path: str = WORKDIR, max_entries: int = LIST_CAP) -> tuple[builtins.list[EntryInfo], bool]:
         """The whole tree under `path` (no depth limit), at most `max_entries`; (entries, truncated)."""
         rel = sandbox_relpath(path)
         entries, truncated = await self._run(path, self._fs.list, rel, None, max_entries)

@@ -243,8 +243,8 @@ def _bound_output(limit: int) -> None:
                 pass
             return n
 
-        bounded_write._sbteam_bounded = True
-        OutStream.write = bounded_write
+        bounded_write._sbteam_bounded = True  # type: ignore[attr-defined]  # a marker read back on re-install
+        OutStream.write = bounded_write  # type: ignore[method-assign]  # the patch is the point: bounded output
 
     @contextlib.contextmanager
     def no_tee(channel):

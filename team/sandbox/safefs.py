@@ -25,6 +25,7 @@ path instead of the walk without anyone noticing.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import os
@@ -456,14 +457,14 @@ class SandboxFS:
 
     def list(
         self, rel: str, depth: int | None, max_entries: int, *, metadata: bool = False
-    ) -> tuple[list[Entry], bool]:
+    ) -> tuple[builtins.list[Entry], bool]:
         """Entries under a folder, parents before children in name order; (entries, truncated).
 
         `depth` None walks the whole tree. Symlinked folders are listed, never entered.
         """
         fd = self._open(rel, _DIR_FLAGS)
         base = _join(*_split(rel))
-        out: list[Entry] = []
+        out: builtins.list[Entry] = []
         self._with_metadata = metadata
         try:
             truncated = self._walk(fd, base, 1, depth, max_entries, out)
@@ -471,7 +472,7 @@ class SandboxFS:
             os.close(fd)
         return out, truncated
 
-    def _walk(self, fd: int, base: str, level: int, depth: int | None, cap: int, out: list[Entry]) -> bool:
+    def _walk(self, fd: int, base: str, level: int, depth: int | None, cap: int, out: builtins.list[Entry]) -> bool:
         try:
             names = sorted(os.listdir(fd))
         except OSError:
