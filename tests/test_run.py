@@ -31,6 +31,18 @@ def finished(events: list[ev.Event]) -> list[ev.RunFinished]:
     return [e for e in events if isinstance(e, ev.RunFinished)]
 
 
+def after_finish(events: list[ev.Event]) -> list[ev.Event]:
+    """What came after the (one) RunFinished: its FINISHED state, notices about the record,
+    and OutputsSaved last (the files are copied into the record after RunFinished)."""
+    done = finished(events)
+    assert len(done) == 1
+    rest = events[events.index(done[0]) + 1 :]
+    assert isinstance(rest[-1], ev.OutputsSaved)
+    assert isinstance(rest[0], ev.RunStateChanged) and rest[0].state == "finished" and rest[0].reason == done[0].reason
+    assert all(isinstance(e, ev.Notice) for e in rest[1:-1]), [e.type for e in rest]
+    return rest
+
+
 def scripted(responder, pace: float = 0.0):
     return lambda: ScriptedChatCompletionClient(responder, pace=pace)
 
@@ -50,7 +62,7 @@ async def test_demo_runs_the_seed_flow_and_records_everything(settings):
         ]
         done = finished(events)
         assert len(done) == 1 and done[0].reason == "terminate"
-        assert events[-1] is done[0]
+        assert after_finish(events)[-1].files >= len(FILES)
         # the four files exist in the sandbox ...
         names = {e.path for e in await controller.list_files()}
         assert set(FILES) <= names
