@@ -283,6 +283,7 @@ class RunController(TurnDriver, DataAndFiles):
         if continuing:  # one record, one numbering for the whole conversation
             self._outbox.after, self._outbox.base = (previous if previous.run_id == self.run_id else None), self._seq_base
         self.record = None  # opened by the turn, once the last turn's outputs are saved
+        self._emit(self._started(task))
         self._set_state(RunState.STARTING)
         self._drive_task = asyncio.create_task(self._drive(self._outbox, task), name=f"run-{self.run_id}")
         return self.run_id

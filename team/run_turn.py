@@ -81,21 +81,6 @@ class TurnDriver:
         emit = outbox.emit
         try:
             await self._open_turn(outbox)  # after the last turn's outputs are saved
-            emit(
-                ev.RunStarted(
-                    task=task,
-                    model=self.model_label,
-                    demo=self.demo,
-                    sandbox=self.sandbox_kind,
-                    isolation=self.isolation,
-                    max_messages=self.settings.max_messages,
-                    timeout=self.settings.timeout,
-                    prompts=self.settings.prompts,
-                    resumed_from=self._resume[0] if self._resume and not self._continuing else "",
-                    approve=self.approve,
-                    limits=self.session.limits_text,
-                )
-            )
             await self.recorded_uploads()  # their DataUploaded events, with sha256, come first
             pending, self._pending_events = self._pending_events, []
             for event in pending:  # e.g. data uploaded between turns
@@ -215,6 +200,22 @@ class TurnDriver:
         if outbox is self._outbox:
             await self._request_stop(reason, wait=False)
         await self._finish(outbox, reason, ended[1])
+
+    def _started(self, task: str) -> ev.RunStarted:
+        """The turn's first event (sent before its STARTING state)."""
+        return ev.RunStarted(
+            task=task,
+            model=self.model_label,
+            demo=self.demo,
+            sandbox=self.sandbox_kind,
+            isolation=self.isolation,
+            max_messages=self.settings.max_messages,
+            timeout=self.settings.timeout,
+            prompts=self.settings.prompts,
+            resumed_from=self._resume[0] if self._resume and not self._continuing else "",
+            approve=self.approve,
+            limits=self.session.limits_text,
+        )
 
     def _apply(self, step: Step, ctx: Any, outbox: Outbox) -> None:
         """Emit a translated step; tool calls and results through the tool context, which
