@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,16 +48,15 @@ from typing import Any
 from . import events as ev
 from .api import TRANSITIONS, EndReason, RunState
 from .config import Settings
-from .records import RunRecord, load_team_state, read_events, run_dir, why
+from .records import RunRecord, load_team_state, read_events, run_dir
 from .run_data import DataAndFiles
 from .run_outbox import Outbox
-from .run_record import save_outputs, turn_entry
-from .run_turn import SandboxStartError, TurnDriver
+from .run_record import TurnEnd
+from .run_turn import SandboxStartError, TurnDriver, quiet_autogen_logs
 from .session import CodeSession
 
 STOP_GRACE = 0.5
 FORCE_WAIT = 1.0
-STATE_WAIT = 5.0  # taking the team's state (in memory) before RunFinished
 CLOSE_DRAIN = 5.0  # close(): how long abandoned runs may take to wind down before cancel
 ACTIVE = frozenset({RunState.STARTING, RunState.RUNNING, RunState.STOPPING})
 
@@ -72,20 +70,7 @@ def new_run_id() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def quiet_autogen_logs() -> None:
-    """AutoGen logs tracebacks ("Unhandled message in agent container") to stderr,
-    which would tear the TUI; errors reach the user as RunFinished instead."""
-    for name in ("autogen_core", "autogen_agentchat", "autogen_ext", "httpx", "openai"):
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.CRITICAL + 1)
-        logger.propagate = False
-    import warnings
-
-    # autogen_core warns (to stderr) when a model's answer is empty; the run reports it.
-    warnings.filterwarnings("ignore", message="No text content or tool calls", category=UserWarning)
-
-
-class RunController(TurnDriver, DataAndFiles):
+class RunController(TurnDriver, TurnEnd, DataAndFiles):
     """Owns the session, the current run's team and every task it starts."""
 
     def __init__(
@@ -444,83 +429,6 @@ class RunController(TurnDriver, DataAndFiles):
         except (TimeoutError, asyncio.CancelledError, Exception):
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-
-    # -- finishing --------------------------------------------------------------------
-    async def _finish(self, outbox: Outbox, reason: EndReason, message: str = "") -> None:
-        """Take the team's state (in memory), emit the turn's one RunFinished and FINISHED,
-        then start saving its outputs (`team.run_record`, reported by OutputsSaved)."""
-        if self._finishing or outbox is not self._outbox:
-            return
-        self._finishing = True
-        await self._open_turn(outbox)  # stopped before the turn opened: still one record
-        state: dict[str, Any] | None = None
-        state_error: str | None = None
-        team = self._team
-        if team is not None and not self._abandoned:  # kept in memory for a follow-up turn
-            try:
-                state = self._state = await asyncio.wait_for(team.swarm.save_state(), STATE_WAIT)
-            except Exception as exc:
-                state_error = why(exc)
-        tally = self._tally
-        if self._meter is not None:  # [models #14] tokens of replies a stop cut short (no message carries them)
-            for agent, (used_in, used_out) in self._meter.take_unreported().items():
-                tally.add_usage(agent, used_in, used_out)
-        finished = ev.RunFinished(
-            reason=reason,
-            message=message,
-            messages=tally.messages,
-            elapsed=round(time.monotonic() - self._t0, 2),
-            tokens_in=tally.tokens_in,
-            tokens_out=tally.tokens_out,
-            cost=self.cost,
-            agent_tokens={k: list(v) for k, v in tally.agent_tokens.items()},
-        )
-        self._turns = [t for t in self._turns if t.get("turn") != self.turn]
-        self._turns.append(turn_entry(self.turn, self.turn_task or self.task, finished))
-        for key in ("messages", "elapsed", "tokens_in", "tokens_out"):
-            self._totals[key] = round(self._totals.get(key, 0) + getattr(finished, key), 2)
-        outbox.emit(finished)
-        self.last_finished = finished
-        self._set_state(RunState.FINISHED, reason)
-        outbox.close()
-        self._finished.set()
-        self._saving = asyncio.create_task(
-            save_outputs(self.session, self.record, outbox, self._run_meta(), state=state, state_error=state_error),
-            name=f"save-{outbox.run_id}-{outbox.turn}",
-        )
-
-    def _run_meta(self) -> dict[str, Any]:
-        """run.json as of this turn's end: the conversation (first task, every turn, totals, data)."""
-        first = self._turns[0] if self._turns else {}
-        return {
-            "run_id": self.run_id,
-            "task": self.task,
-            "model": self.model_label,
-            "sandbox": self.sandbox_kind,
-            # when the conversation began (this is written at a turn's end)
-            "started": first.get("started")
-            or datetime.fromtimestamp(time.time() - (time.monotonic() - self._t0)).isoformat(timespec="seconds"),
-            "finished": datetime.now().isoformat(timespec="seconds"),
-            "models": self.agent_models,  # [models #14] each agent's model
-            "turns": list(self._turns),
-            "totals": dict(self._totals),
-            "data": list(self.uploads),
-        }
-
-    # -- the run itself ---------------------------------------------------------------
-    def _build_model(self) -> Any:
-        if self._model_factory is not None:
-            return self._model_factory()
-        if self.demo:
-            from .demo import demo_client
-
-            return demo_client(self.settings.prompts, pace=self._demo_pace)
-        # [models #14] one client per agent (model file or environment), metered for SBTEAM_MAX_COST
-        from .cost import RunMeter
-        from .models_config import agent_prices, build_agent_clients
-
-        self._meter = RunMeter(self.settings.max_cost, agent_prices(self.settings), self.settings.spend_pool)
-        return build_agent_clients(self.settings, self._meter)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -14,14 +14,17 @@ It runs as one task the controller owns (a second stop never starts a second cop
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import events as ev
+from .api import EndReason, RunState
 from .records import RunRecord, why
 from .run_outbox import Outbox
 
 FINISH_COPY_TIMEOUT = 20.0
+STATE_WAIT = 5.0  # taking the team's state (in memory) before RunFinished
 
 
 async def save_outputs(
@@ -96,3 +99,99 @@ def turn_entry(turn: int, task: str | None, finished: ev.RunFinished) -> dict[st
         "tokens_in": finished.tokens_in,
         "tokens_out": finished.tokens_out,
     }
+
+
+class TurnEnd:
+    """A mixin of `RunController`: the end of a turn (see the module docstring)."""
+
+    session: Any
+    record: RunRecord | None
+    run_id: str | None
+    task: str | None
+    turn: int
+    turn_task: str | None
+    model_label: str
+    agent_models: Any
+    uploads: list[dict[str, Any]]
+    last_finished: ev.RunFinished | None
+    _outbox: Outbox
+    _saving: asyncio.Task[None] | None
+    _finishing: bool
+    _finished: asyncio.Event
+    _abandoned: bool
+    _team: Any
+    _tally: Any
+    _meter: Any
+    _state: dict[str, Any] | None
+    _t0: float
+    _turns: list[dict[str, Any]]
+    _totals: dict[str, Any]
+
+    if TYPE_CHECKING:  # provided by RunController
+        async def _open_turn(self, outbox: Outbox) -> None: ...
+        def _set_state(self, new: RunState, reason: str = "") -> None: ...
+        @property
+        def cost(self) -> float | None: ...
+        @property
+        def sandbox_kind(self) -> str: ...
+
+    async def _finish(self, outbox: Outbox, reason: EndReason, message: str = "") -> None:
+        """Take the team's state (in memory), emit the turn's one RunFinished and FINISHED,
+        then start saving its outputs (`team.run_record`, reported by OutputsSaved)."""
+        if self._finishing or outbox is not self._outbox:
+            return
+        self._finishing = True
+        await self._open_turn(outbox)  # stopped before the turn opened: still one record
+        state: dict[str, Any] | None = None
+        state_error: str | None = None
+        team = self._team
+        if team is not None and not self._abandoned:  # kept in memory for a follow-up turn
+            try:
+                state = self._state = await asyncio.wait_for(team.swarm.save_state(), STATE_WAIT)
+            except Exception as exc:
+                state_error = why(exc)
+        tally = self._tally
+        if self._meter is not None:  # [models #14] tokens of replies a stop cut short (no message carries them)
+            for agent, (used_in, used_out) in self._meter.take_unreported().items():
+                tally.add_usage(agent, used_in, used_out)
+        finished = ev.RunFinished(
+            reason=reason,
+            message=message,
+            messages=tally.messages,
+            elapsed=round(time.monotonic() - self._t0, 2),
+            tokens_in=tally.tokens_in,
+            tokens_out=tally.tokens_out,
+            cost=self.cost,
+            agent_tokens={k: list(v) for k, v in tally.agent_tokens.items()},
+        )
+        self._turns = [t for t in self._turns if t.get("turn") != self.turn]
+        self._turns.append(turn_entry(self.turn, self.turn_task or self.task, finished))
+        for key in ("messages", "elapsed", "tokens_in", "tokens_out"):
+            self._totals[key] = round(self._totals.get(key, 0) + getattr(finished, key), 2)
+        outbox.emit(finished)
+        self.last_finished = finished
+        self._set_state(RunState.FINISHED, reason)
+        outbox.close()
+        self._finished.set()
+        self._saving = asyncio.create_task(
+            save_outputs(self.session, self.record, outbox, self._run_meta(), state=state, state_error=state_error),
+            name=f"save-{outbox.run_id}-{outbox.turn}",
+        )
+
+    def _run_meta(self) -> dict[str, Any]:
+        """run.json as of this turn's end: the conversation (first task, every turn, totals, data)."""
+        first = self._turns[0] if self._turns else {}
+        return {
+            "run_id": self.run_id,
+            "task": self.task,
+            "model": self.model_label,
+            "sandbox": self.sandbox_kind,
+            # when the conversation began (this is written at a turn's end)
+            "started": first.get("started")
+            or datetime.fromtimestamp(time.time() - (time.monotonic() - self._t0)).isoformat(timespec="seconds"),
+            "finished": datetime.now().isoformat(timespec="seconds"),
+            "models": self.agent_models,  # [models #14] each agent's model
+            "turns": list(self._turns),
+            "totals": dict(self._totals),
+            "data": list(self.uploads),
+        }

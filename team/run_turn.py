@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,19 @@ class SandboxStartError(RuntimeError):
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def quiet_autogen_logs() -> None:
+    """AutoGen logs tracebacks ("Unhandled message in agent container") to stderr,
+    which would tear the TUI; errors reach the user as RunFinished instead."""
+    for name in ("autogen_core", "autogen_agentchat", "autogen_ext", "httpx", "openai"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.CRITICAL + 1)
+        logger.propagate = False
+    import warnings
+
+    # autogen_core warns (to stderr) when a model's answer is empty; the run reports it.
+    warnings.filterwarnings("ignore", message="No text content or tool calls", category=UserWarning)
 
 
 class TurnDriver:
@@ -57,6 +71,9 @@ class TurnDriver:
     _stop_reason: EndReason | None
     _abandoned: bool
     _finished: asyncio.Event
+    _model_factory: Any
+    _demo_pace: float
+    _meter: Any
 
     if TYPE_CHECKING:  # provided by RunController and DataAndFiles
         def _emit(self, event: ev.Event) -> None: ...
@@ -64,7 +81,6 @@ class TurnDriver:
         async def _finish(self, outbox: Outbox, reason: EndReason, message: str = "") -> None: ...
         async def _request_stop(self, reason: EndReason, *, force: bool = False, wait: bool = True) -> None: ...
         def _set_state(self, new: RunState, reason: str = "") -> None: ...
-        def _build_model(self) -> Any: ...
         async def recorded_uploads(self) -> None: ...
         async def _with_data_description(self, task: str) -> str: ...
         @property
@@ -294,3 +310,17 @@ class TurnDriver:
         except ImportError:
             return None
         return text_tool_problem(self.settings, agent, text, AGENT_TOOL_NAMES.get(agent, ()))
+
+    def _build_model(self) -> Any:
+        if self._model_factory is not None:
+            return self._model_factory()
+        if self.demo:
+            from .demo import demo_client
+
+            return demo_client(self.settings.prompts, pace=self._demo_pace)
+        # [models #14] one client per agent (model file or environment), metered for SBTEAM_MAX_COST
+        from .cost import RunMeter
+        from .models_config import agent_prices, build_agent_clients
+
+        self._meter = RunMeter(self.settings.max_cost, agent_prices(self.settings), self.settings.spend_pool)
+        return build_agent_clients(self.settings, self._meter)
