@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,10 +47,10 @@ from typing import Any
 from . import events as ev
 from .api import TRANSITIONS, EndReason, RunState
 from .config import Settings
-from .records import RunRecord, load_team_state, read_events, run_dir
+from .records import RunRecord, load_team_state, run_dir
 from .run_data import DataAndFiles
 from .run_outbox import Outbox
-from .run_record import TurnEnd
+from .run_record import TurnEnd, recorded_conversation
 from .run_turn import SandboxStartError, TurnDriver, quiet_autogen_logs
 from .session import CodeSession
 
@@ -205,19 +204,11 @@ class RunController(TurnDriver, TurnEnd, DataAndFiles):
         await self.outputs_saved()
         if run_id == self.run_id and self._state is not None and self.session.initialized:
             return self.follow_up(text)
-        record = run_dir(self.settings.runs_dir, run_id)
-        state = await asyncio.to_thread(load_team_state, record, run_id)
-        meta = await asyncio.to_thread(_read_json, record / "run.json")
-        recorded = await asyncio.to_thread(read_events, record / "events.jsonl")
-        self.run_id = run_id
-        self.task = meta.get("task") or next((e.get("task") for e in recorded if e.get("type") == "run_started"), "")
-        self._turns = list(meta.get("turns") or [])
-        self.turn = max([int(e.get("turn", 1)) for e in recorded] or [1])
-        self._seq_base = max([int(e.get("seq", 0)) for e in recorded] or [0])
-        self.uploads = list(meta.get("data") or [])
-        self._undescribed = []
-        self._totals = dict(meta.get("totals") or self._totals)
-        self._resume = (run_id, state, record / "files")
+        past = await asyncio.to_thread(recorded_conversation, run_dir(self.settings.runs_dir, run_id), run_id)
+        self.run_id, self.task, self.turn, self._seq_base = run_id, past["task"], past["turn"], past["seq"]
+        self._turns, self.uploads, self._undescribed = past["turns"], past["data"], []
+        self._totals = past["totals"] or self._totals
+        self._resume = (run_id, past["state"], past["files"])
         self._continuing = True
         return self._launch(text)
 
@@ -267,6 +258,7 @@ class RunController(TurnDriver, TurnEnd, DataAndFiles):
         previous, self._outbox = self._outbox, Outbox(self.run_id, self.turn, self._secrets)
         if continuing:  # one record, one numbering for the whole conversation
             self._outbox.after, self._outbox.base = (previous if previous.run_id == self.run_id else None), self._seq_base
+        self._outbox.waits_for = self._saving
         self.record = None  # opened by the turn, once the last turn's outputs are saved
         self._emit(self._started(task))
         self._set_state(RunState.STARTING)
@@ -278,7 +270,8 @@ class RunController(TurnDriver, TurnEnd, DataAndFiles):
         record and let the turn's events out."""
         if outbox.opened:
             return
-        await self.outputs_saved()
+        if outbox.waits_for is not None:
+            await asyncio.wait({outbox.waits_for})  # (its failure is its own: OutputsSaved says it)
         if outbox.opened:
             return
         self.record = (
@@ -429,13 +422,3 @@ class RunController(TurnDriver, TurnEnd, DataAndFiles):
         except (TimeoutError, asyncio.CancelledError, Exception):
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    """A record's JSON file, or {} when it is missing or damaged (the caller says what it lacks)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-

@@ -30,6 +30,7 @@ class Outbox:
         self.seq = 0
         self.after: Outbox | None = None  # the turn whose numbering this one continues
         self.base = 0  # … or at least this (a recorded conversation's last seq)
+        self.waits_for: asyncio.Task[None] | None = None  # the last turn saving its outputs
         self.record: RunRecord | None = None
         self.opened = False
         self.closed = False  # after RunFinished: the team's late events are dropped

@@ -14,13 +14,15 @@ It runs as one task the controller owns (a second stop never starts a second cop
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from .api import EndReason, RunState
-from .records import RunRecord, why
+from .records import RunRecord, load_team_state, read_events, why
 from .run_outbox import Outbox
 
 FINISH_COPY_TIMEOUT = 20.0
@@ -84,6 +86,33 @@ def _saved(record: RunRecord | None, outbox: Outbox, meta: dict[str, Any], files
         record.finish({**meta, "files_skipped": skipped})
 
 
+def recorded_conversation(folder: Path, run_id: str) -> dict[str, Any]:
+    """What `continue_run` needs of a recorded conversation: its team state (ValueError saying
+    what is missing), first task, turns, totals, data, last turn and seq, and its files."""
+    state = load_team_state(folder, run_id)
+    meta = _read_json(folder / "run.json")
+    recorded = read_events(folder / "events.jsonl")
+    return {
+        "state": state,
+        "task": meta.get("task") or next((e.get("task") for e in recorded if e.get("type") == "run_started"), ""),
+        "turns": list(meta.get("turns") or []),
+        "totals": dict(meta.get("totals") or {}),
+        "data": list(meta.get("data") or []),
+        "turn": max([int(e.get("turn", 1)) for e in recorded] or [1]),
+        "seq": max([int(e.get("seq", 0)) for e in recorded] or [0]),
+        "files": folder / "files",
+    }
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A record's JSON file, or {} when it is missing or damaged (the caller says what it lacks)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def turn_entry(turn: int, task: str | None, finished: ev.RunFinished) -> dict[str, Any]:
     """One turn of the conversation as run.json lists it."""
     now = datetime.now()
@@ -141,7 +170,6 @@ class TurnEnd:
         if self._finishing or outbox is not self._outbox:
             return
         self._finishing = True
-        await self._open_turn(outbox)  # stopped before the turn opened: still one record
         state: dict[str, Any] | None = None
         state_error: str | None = None
         team = self._team
@@ -174,9 +202,15 @@ class TurnEnd:
         outbox.close()
         self._finished.set()
         self._saving = asyncio.create_task(
-            save_outputs(self.session, self.record, outbox, self._run_meta(), state=state, state_error=state_error),
-            name=f"save-{outbox.run_id}-{outbox.turn}",
+            self._save_turn(outbox, self._run_meta(), state, state_error), name=f"save-{outbox.run_id}-{outbox.turn}"
         )
+
+    async def _save_turn(self, outbox: Outbox, meta: dict[str, Any], state: dict[str, Any] | None,
+                         state_error: str | None) -> None:
+        """A turn stopped before it opened (the last turn still saving) reports at once and
+        is recorded once that is done: nothing in `_finish` waits for a copy."""
+        await self._open_turn(outbox)
+        await save_outputs(self.session, outbox.record, outbox, meta, state=state, state_error=state_error)
 
     def _run_meta(self) -> dict[str, Any]:
         """run.json as of this turn's end: the conversation (first task, every turn, totals, data)."""
