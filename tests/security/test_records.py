@@ -83,7 +83,7 @@ async def _run(settings: Settings, responder) -> tuple[list[ev.Event], RunContro
     finally:
         await controller.close()
     done = [e for e in events if isinstance(e, ev.RunFinished)]
-    assert len(done) == 1 and events[-1] is done[0]
+    assert len(done) == 1 and isinstance(events[-1], ev.OutputsSaved)  # the files are saved after RunFinished
     assert done[0].reason == "terminate", done[0].message  # the run itself went on to its end
     made = [e for e in events if isinstance(e, ev.ToolResult) and e.name == "run_code"]
     assert made and "made the files" in made[0].content and not made[0].is_error
