@@ -58,7 +58,7 @@ class Outbox:
         if self.closed:
             return
         if self.secrets and isinstance(event, (ev.TokenDelta, ev.SandboxOutput)):
-            key = (event.type, getattr(event, "message_id", "") or f"{event.call_id}/{getattr(event, 'stream', '')}")
+            key = (event.type, getattr(event, "message_id", "") or f"{getattr(event, 'call_id', '')}/{getattr(event, 'stream', '')}")
             scrubber = self._streams[key][0] if key in self._streams else StreamScrub(self.secrets)
             self._streams[key] = (scrubber, event)
             text = scrubber.feed(event.text)

@@ -40,7 +40,8 @@ async def save_outputs(
 ) -> None:
     """Write state.json, copy the sandbox's files into `record`, emit OutputsSaved, write
     run.json (`meta` plus `files_skipped` and `record_incomplete`)."""
-    files, skipped = 0, []
+    files = 0
+    skipped: list[dict[str, str]] = []
     try:
         if record is not None:
             if state_error is not None:
