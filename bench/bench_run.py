@@ -246,8 +246,10 @@ async def demo_once(settings: Any, pace: float) -> dict[str, float]:
     from team import events as ev
     from team.prompts import example_task
     from team.run import RunController
+    from team.run_outbox import Outbox
 
     ctrl = RunController(settings, demo_pace=pace)
+    original_emit = Outbox.emit
     try:
         await ctrl.warm_up()
         session, sandbox = ctrl.session, ctrl.session.sandbox
@@ -256,7 +258,7 @@ async def demo_once(settings: Any, pace: float) -> dict[str, float]:
         session.list_entries = files.wrap_async(session.list_entries)
         session.read_bytes = files.wrap_async(session.read_bytes)
         sandbox.files.write = files.wrap_async(sandbox.files.write)
-        ctrl._emit = events.wrap(ctrl._emit)  # stamping, run record, queue
+        Outbox.emit = events.wrap(original_emit)  # type: ignore[method-assign]  # scrub, stamp, record, queue
         start = now()
         ctrl.start(example_task(settings.prompts))
         count, reason = 0, ""
@@ -270,6 +272,7 @@ async def demo_once(settings: Any, pace: float) -> dict[str, float]:
         return {"wall": wall, "code": code.total, "files": files.total, "events": events.total,
                 "n_events": count, "n_code": code.calls}
     finally:
+        Outbox.emit = original_emit  # type: ignore[method-assign]
         await ctrl.close()
 
 

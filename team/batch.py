@@ -149,6 +149,10 @@ async def run_batch(
                 result.reason, result.message = "error", f"did not finish within {settings.timeout + RUN_GRACE:.0f} s"
             if stop.is_set() and result.reason == "running":
                 result.reason = "stopped"
+            saved = getattr(controller, "outputs_saved", None)
+            if saved is not None:  # the record's copy of the files follows RunFinished
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(saved(), RUN_GRACE)
             result.files = len([f for f in await controller.list_files() if not f.is_dir])
         except Exception as exc:  # one bad task must not sink the batch
             result.reason, result.message = "error", str(exc).splitlines()[0][:200] if str(exc) else repr(exc)

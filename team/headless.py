@@ -308,6 +308,8 @@ async def run_headless(
                 printer.show(event)
             if isinstance(event, ev.RunFinished):
                 reason = event.reason
+        # the stream ends after OutputsSaved (files and state.json in the record); --out copies after that
+        await controller.outputs_saved()
         if out_dir is not None:
             report = await controller.session.download_all(Path(out_dir))
             if report.saved:

@@ -20,7 +20,7 @@ Differences from the seed, each for a reason:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import Handoff
@@ -33,9 +33,11 @@ from autogen_agentchat.conditions import (
 from autogen_agentchat.teams import Swarm
 from autogen_core.models import ChatCompletionClient
 
+from .api import EndReason
 from .autogen_fixes import AsyncHandoff, CancelSafeWorkbench
 from .config import DEFAULT_MAX_MESSAGES, DEFAULT_TIMEOUT
 from .prompts import prompts_for
+from .run_ends import Tagged
 from .tools import SandboxTool, tool_names
 from .tools.registry import ANALYST, CODE_AGENT
 
@@ -66,6 +68,7 @@ class Team:
     swarm: Swarm
     external: ExternalTermination
     timeout: TimeoutTermination
+    fired: list[EndReason] = field(default_factory=list)  # which conditions ended the run (run_ends)
 
 
 def build_team(
@@ -114,11 +117,12 @@ def build_team(
     )
     external = ExternalTermination()
     timeout_condition = TimeoutTermination(timeout_seconds=timeout)
+    fired: list[EndReason] = []
     termination = (
-        TextMentionTermination(TERMINATE, sources=[PLANNER])
-        | MaxMessageTermination(max_messages=max_messages)
-        | timeout_condition
-        | external
+        Tagged(TextMentionTermination(TERMINATE, sources=[PLANNER]), EndReason.TERMINATE, fired)
+        | Tagged(MaxMessageTermination(max_messages=max_messages), EndReason.MAX_MESSAGES, fired)
+        | Tagged(timeout_condition, EndReason.TIMEOUT, fired)
+        | Tagged(external, EndReason.STOPPED, fired)
     )
     swarm = Swarm([planner, code_agent, analyst], termination_condition=termination)
-    return Team(swarm=swarm, external=external, timeout=timeout_condition)
+    return Team(swarm=swarm, external=external, timeout=timeout_condition, fired=fired)

@@ -137,7 +137,8 @@ def test_demo_run_json_out_dir(whole_runs):
     assert all("memory by " in e["limits"] for e in ready)
     finished = [e for e in events if e["type"] == "run_finished"]
     assert len(finished) == 1 and finished[0]["reason"] == "terminate"
-    assert events[-1] is finished[0]
+    after = events[events.index(finished[0]) + 1 :]  # its FINISHED state, then the files saved into the record
+    assert [e["type"] for e in after] == ["run_state", "outputs_saved"] and after[-1]["files"] >= len(FILES)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert len({e["run_id"] for e in events}) == 1
     handoffs = [(e["source"], e["target"]) for e in events if e["type"] == "handoff"]

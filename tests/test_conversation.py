@@ -50,7 +50,7 @@ async def test_a_follow_up_continues_the_same_team_sandbox_and_record(settings):
         run_id = controller.start("set x")
         first = await collect(controller)
         assert finished(first)[0].reason == "terminate"
-        assert controller.can_follow_up
+        assert controller.can_follow_up()
         again = controller.follow_up("now add one to x")
         assert again == run_id  # the same conversation, the same record
         second = await collect(controller)

@@ -123,7 +123,7 @@ async def test_the_model_is_told_once_and_the_second_runaway_ends_the_run(settin
         events = await asyncio.wait_for(_collect(controller), 60)
         await controller.close()
         requests = list(server.requests)
-    done = events[-1]
+    done = finished_of(events)
     assert isinstance(done, ev.RunFinished) and done.reason == "degenerate", done
     assert "repeated itself again" in done.message and "Planner" in done.message
     assert len(requests) == 2
@@ -180,7 +180,7 @@ async def test_tokens_of_a_stream_cut_by_a_stop_are_counted(settings) -> None:
         await controller.stop()
         await asyncio.wait_for(reader, 10)
         await controller.close()
-    done = seen[-1]
+    done = finished_of(seen)
     assert isinstance(done, ev.RunFinished) and done.reason == "stopped"
     assert done.tokens_out >= streamed >= 50  # "tokens 0/0" after a stop was the bug
     assert done.tokens_in > 0 and done.agent_tokens["Planner"][1] == done.tokens_out
@@ -194,3 +194,11 @@ def test_the_degenerate_reason_is_known_to_the_ui() -> None:
 
 async def _collect(controller: RunController) -> list[ev.Event]:
     return [e async for e in controller.events()]
+
+
+def finished_of(events: list[ev.Event]) -> ev.Event:
+    """The run's RunFinished: after it come only its FINISHED state, record notices and OutputsSaved."""
+    from tests.test_run import after_finish
+
+    after_finish(events)
+    return next(e for e in reversed(events) if isinstance(e, ev.RunFinished))

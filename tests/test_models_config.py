@@ -90,7 +90,7 @@ async def test_three_agents_three_clients_each_reaches_its_own_server_with_its_o
         await controller.close()
         on_a = [(asker(r), r["model"]) for r in a.requests]
         on_b = [(asker(r), r["model"], r.get("max_tokens"), r.get("temperature")) for r in b.requests]
-    done = events[-1]
+    done = [e for e in events if isinstance(e, ev.RunFinished)][-1]  # then FINISHED and OutputsSaved
     assert isinstance(done, ev.RunFinished) and done.reason == "terminate", done
     assert set(on_a) == {("Planner", "planner-model"), ("AnalystAgent", "analyst-model")}
     assert set(on_b) == {("CodeAgent", "coder-model", 2048, 0.1)}
@@ -330,7 +330,7 @@ async def test_a_client_that_cannot_be_built_ends_the_run_with_one_line(tmp_path
     controller.start("task")
     events = await asyncio.wait_for(_collect(controller), 60)
     await controller.close()
-    done = events[-1]
+    done = [e for e in events if isinstance(e, ev.RunFinished)][-1]  # then FINISHED and OutputsSaved
     assert isinstance(done, ev.RunFinished) and done.reason == "error"
     assert done.message.startswith(f"{path}:1: Planner, CodeAgent, AnalystAgent: config.max_retries: Input should be")
     assert "\n" not in done.message

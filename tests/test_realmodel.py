@@ -63,7 +63,7 @@ def test_the_seed_task_against_a_real_model(tmp_path: Path) -> None:
     took = time.monotonic() - t0
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert events, proc.stderr
-    done = events[-1]
+    done = [e for e in events if e["type"] == "run_finished"][-1]  # then FINISHED and OutputsSaved
     assert done["type"] == "run_finished" and sum(e["type"] == "run_finished" for e in events) == 1
 
     calls = [e for e in events if e["type"] == "tool_call"]

@@ -31,6 +31,18 @@ def finished(events: list[ev.Event]) -> list[ev.RunFinished]:
     return [e for e in events if isinstance(e, ev.RunFinished)]
 
 
+def after_finish(events: list[ev.Event]) -> list[ev.Event]:
+    """What came after the (one) RunFinished: its FINISHED state, notices about the record,
+    and OutputsSaved last (the files are copied into the record after RunFinished)."""
+    done = finished(events)
+    assert len(done) == 1
+    rest = events[events.index(done[0]) + 1 :]
+    assert isinstance(rest[-1], ev.OutputsSaved)
+    assert isinstance(rest[0], ev.RunStateChanged) and rest[0].state == "finished" and rest[0].reason == done[0].reason
+    assert all(isinstance(e, ev.Notice) for e in rest[1:-1]), [e.type for e in rest]
+    return rest
+
+
 def scripted(responder, pace: float = 0.0):
     return lambda: ScriptedChatCompletionClient(responder, pace=pace)
 
@@ -50,7 +62,7 @@ async def test_demo_runs_the_seed_flow_and_records_everything(settings):
         ]
         done = finished(events)
         assert len(done) == 1 and done[0].reason == "terminate"
-        assert events[-1] is done[0]
+        assert after_finish(events)[-1].files >= len(FILES)
         # the four files exist in the sandbox ...
         names = {e.path for e in await controller.list_files()}
         assert set(FILES) <= names
@@ -350,3 +362,86 @@ async def test_a_sandbox_that_does_not_start_ends_the_run_saying_so(settings):
     assert done.message == "the local sandbox did not start: bwrap: execvp /tmp/x/venv/bin/python: No such file or directory"
     status = [e for e in events if isinstance(e, ev.SandboxStatus) and e.state == "error"]
     assert status and "execvp" in status[0].detail
+
+
+def states(events: list[ev.Event]) -> list[tuple[str, str]]:
+    return [(e.state, e.reason) for e in events if isinstance(e, ev.RunStateChanged)]
+
+
+async def test_run_state_is_told_on_every_transition_and_a_timeout_stop_shows_at_once(settings):
+    from team.api import TRANSITIONS, Controller, RunState
+
+    controller = RunController(settings.with_(timeout=2.0), model_factory=scripted(sleeper))
+    assert isinstance(controller, Controller) and controller.state is RunState.IDLE
+    try:
+        controller.start("sleep")
+        events = await collect(controller)
+    finally:
+        await controller.close()
+    told = states(events)
+    assert told == [("starting", ""), ("running", ""), ("stopping", "timeout"), ("finished", "timeout")]
+    path = [RunState.IDLE] + [RunState(s) for s, _ in told]
+    assert all(b in TRANSITIONS[a] for a, b in zip(path, path[1:], strict=False))
+    # STOPPING is told when the watchdog fires, not when the run ends
+    running, stopping = (next(e for e in events if isinstance(e, ev.RunStateChanged) and e.state == s)
+                         for s in ("running", "stopping"))
+    assert stopping.ts < finished(events)[0].ts and 1.9 < stopping.ts - running.ts < 3
+    assert events[0].type == "run_started"  # RunStarted stays first
+
+
+async def test_run_finished_comes_before_the_copy_and_a_second_stop_starts_no_second_copy(settings):
+    controller = RunController(settings, model_factory=scripted(lambda t: Say("done. TERMINATE")))
+    copies: list[float] = []
+    release = asyncio.Event()
+    original = controller.session.download_all
+
+    async def slow_copy(dest, **kw):
+        copies.append(time.monotonic())
+        await release.wait()  # a sandbox full of files
+        return await original(dest, **kw)
+
+    controller.session.download_all = slow_copy  # type: ignore[method-assign]
+    try:
+        await controller.warm_up()
+        controller.start("finish")
+        seen: list[ev.Event] = []
+        async for event in controller.events():
+            seen.append(event)
+            if isinstance(event, ev.RunFinished):
+                assert controller.state == "finished"
+                await controller.stop()  # the user presses Esc twice while the files are copied
+                await controller.stop(force=True)
+                await asyncio.sleep(0.3)
+                assert len(copies) == 1 and not any(isinstance(e, ev.OutputsSaved) for e in seen)
+                with pytest.raises(ValueError, match="empty"):
+                    controller.follow_up(" ")
+                release.set()
+        assert isinstance(seen[-1], ev.OutputsSaved) and len(copies) == 1
+        assert [r for r in states(seen)][-1] == ("finished", "terminate")
+        # a follow-up asked right away waits for the save: one record, one numbering
+        copies.clear()
+        controller.follow_up("and again")
+        again = await collect(controller)
+        assert again[0].seq == seen[-1].seq + 1 and finished(again)[0].turn == 2
+    finally:
+        await controller.close()
+
+
+async def test_close_during_the_copy_cancels_it_and_the_record_says_so(settings):
+    controller = RunController(settings, model_factory=scripted(lambda t: Say("done. TERMINATE")))
+
+    async def endless_copy(dest, **kw):
+        await asyncio.sleep(3600)
+
+    controller.session.download_all = endless_copy  # type: ignore[method-assign]
+    run_id = controller.start("finish")
+    async for event in controller.events():
+        if isinstance(event, ev.RunFinished):
+            break
+    t0 = time.monotonic()
+    await controller.close()
+    assert time.monotonic() - t0 < 5
+    meta = json.loads((settings.runs_dir / run_id / "run.json").read_text())
+    assert any("cut short: the app closed" in p for p in meta["record_incomplete"])
+    recorded = read_events(settings.runs_dir / run_id / "events.jsonl")
+    assert recorded[-1]["type"] == "outputs_saved" and "cut short" in recorded[-1]["problem"]

@@ -279,7 +279,7 @@ async def test_the_seed_task_finishes_when_every_call_is_written_as_text(clean, 
     with FakeOpenAIServer(script=seed_flow, calls_as_text=fmt) as server:
         controller, events = await _run(_settings(server, tmp_path), clean, "Analyse 100 random points")
         requests = list(server.requests)
-    done = events[-1]
+    done = [e for e in events if isinstance(e, ev.RunFinished)][-1]  # then FINISHED and OutputsSaved
     assert isinstance(done, ev.RunFinished) and (done.reason, done.message) == ("terminate", ""), done
     results = [e for e in events if isinstance(e, ev.ToolResult)]
     assert [r.name for r in results] == ["write_file", "run_code", "read_file"]
@@ -306,7 +306,7 @@ async def test_a_call_that_stays_unusable_ends_the_run_saying_what_arrived(clean
     with FakeOpenAIServer(script=responder) as server:
         _, events = await _run(_settings(server, tmp_path), clean, "task")
         code_requests = [r for r in server.requests if asker(r) == "CodeAgent"]
-    done = events[-1]
+    done = [e for e in events if isinstance(e, ev.RunFinished)][-1]  # then FINISHED and OutputsSaved
     assert isinstance(done, ev.RunFinished) and done.reason == "error"
     assert "CodeAgent's model 'qwen2.5-coder' wrote a tool call as plain text that could not be used" in done.message
     assert "there is no tool named 'compute_mean'" in done.message and "received: ```json" in done.message

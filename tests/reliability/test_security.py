@@ -311,7 +311,8 @@ def test_sentinel_key_never_reaches_headless_output(tmp_path: Path, mode: str) -
     if mode == "json":
         assert done.returncode == 0, done.stderr
         lines = [json.loads(line) for line in done.stdout.splitlines()]
-        assert lines[-1]["type"] == "run_finished" and lines[-1]["reason"] == "terminate"
+        done = [e for e in lines if e["type"] == "run_finished"]
+        assert len(done) == 1 and done[0]["reason"] == "terminate" and lines[-1]["type"] == "outputs_saved"
         assert any(e["type"] == "tool_result" and "***" not in e["content"] for e in lines)
     else:
         assert done.returncode == 1

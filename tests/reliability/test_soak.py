@@ -158,7 +158,7 @@ async def soak(settings, cycles: int) -> dict[str, float]:
                 pending_run = await controller.restart(keep_sandbox=keep)
             done = [e for e in seen if isinstance(e, ev.RunFinished)]
             runs[run_id] = done
-            assert len(done) == 1 and seen[-1] is done[0], (cycle, action, [d.reason for d in done])
+            assert len(done) == 1 and isinstance(seen[-1], ev.OutputsSaved), (cycle, action, [d.reason for d in done])
             if action == "finish":
                 assert done[0].reason == "terminate", (cycle, done[0])
             elif acted:

@@ -83,7 +83,7 @@ async def _run(settings: Settings, responder) -> tuple[list[ev.Event], RunContro
     finally:
         await controller.close()
     done = [e for e in events if isinstance(e, ev.RunFinished)]
-    assert len(done) == 1 and events[-1] is done[0]
+    assert len(done) == 1 and isinstance(events[-1], ev.OutputsSaved)  # the files are saved after RunFinished
     assert done[0].reason == "terminate", done[0].message  # the run itself went on to its end
     made = [e for e in events if isinstance(e, ev.ToolResult) and e.name == "run_code"]
     assert made and "made the files" in made[0].content and not made[0].is_error
@@ -166,7 +166,8 @@ async def test_tmpfs_full_copy_cut_short_leaves_no_partial_and_is_marked(tmp_pat
         assert "cut short" in meta["files_skipped"][0]["reason"]
         # the log is whole and ends with the run's end; state.json is whole: resume can go on
         logged = read_events(folder / "events.jsonl")
-        assert logged[-1]["type"] == "run_finished" and logged[-1]["reason"] == "terminate"
+        done = [e for e in logged if e["type"] == "run_finished"]  # then FINISHED and OutputsSaved
+        assert len(done) == 1 and done[0]["reason"] == "terminate" and logged[-1]["type"] == "outputs_saved"
         assert isinstance(load_team_state(folder, controller.run_id), dict)
         summary = summarize(folder)
         assert summary is not None and summary.files == ["report.txt"]
