@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import BENCH, SECRET_NAME, VARIABLES, ConfigError, Settings, mask
-from .model import OPENAI_DEFAULT_BASE, PLACEHOLDER_KEY, classify_model_error
+from .model import PLACEHOLDER_KEY
+from .model_errors import OPENAI_DEFAULT_BASE, classify_model_error
 from .models_config import AZURE, ClientSpec, agent_specs
 from .redact import scrub
 from .text_tools import TEXT_CALL_ID_PREFIX, describe_text_tool_call

@@ -694,7 +694,7 @@ def load_client(spec: ClientSpec, settings: Settings, *, serves: str = "") -> Ch
 def build_agent_clients(settings: Settings, meter: RunMeter | None = None) -> AgentClients:
     """One client per agent (wrapped: text tool calls, reply cap, repetition, spend), sharing
     the underlying provider client when agents share a spec."""
-    from .model import _wrapper_class
+    from .agent_client import _wrapper_class
 
     SbteamClient = _wrapper_class()  # built on first use (AutoGen imported lazily)
 

@@ -206,7 +206,7 @@ class TurnDriver:
         if self._stop_reason:
             await self._finish(outbox, self._stop_reason)
             return
-        from .model import run_end_of  # [models #14] the spend cap and a runaway reply
+        from .model_errors import run_end_of  # [models #14] the spend cap and a runaway reply
 
         ended = run_end_of(exc)
         if ended is None:
@@ -293,7 +293,7 @@ class TurnDriver:
         if scripted_stop:
             return scripted_stop
         try:
-            from .model import classify_model_error
+            from .model_errors import classify_model_error
 
             return classify_model_error(exc, self.settings)
         except Exception:

@@ -11,12 +11,14 @@ import pytest
 from autogen_core.models import UserMessage
 
 from team import events as ev
+from team.agent_client import CUT_DEGENERATE
 from team.config import Settings
 from team.cost import RunMeter
 from team.demo import SEED_CODE
-from team.model import CUT_DEGENERATE, DEGENERATE_NOTE, RepetitionDetector, loop_start
+from team.model import DEGENERATE_NOTE
 from team.models_config import build_agent_clients
 from team.prompts import prompts_for
+from team.repetition import RepetitionDetector, loop_start
 from team.run import RunController
 from tests.openai_server import FakeOpenAIServer, Reply, split_text, text, tool_call
 from tests.test_run_openai import asker

@@ -21,10 +21,10 @@ from team.config import Settings
 from team.model import (
     MODEL_TOOL_TEXT_ERROR,
     build_model_client,
-    classify_model_error,
     looks_like_text_tool_call,
-    scrub,
 )
+from team.model_errors import classify_model_error
+from team.redact import scrub
 from tests.openai_server import (
     FakeOpenAIServer,
     Reply,
@@ -398,7 +398,7 @@ async def test_a_stream_that_is_not_utf8_is_one_classified_line() -> None:
 
 def test_run_end_reasons_survive_autogens_relay() -> None:
     from team.cost import BudgetExceeded
-    from team.model import DegenerateReply, run_end_of
+    from team.model_errors import DegenerateReply, run_end_of
 
     assert run_end_of(BudgetExceeded("over")) == ("budget", "over")
     relayed = RuntimeError("DegenerateReply: Planner's reply repeated itself again\nTraceback (most recent call last):\n…")

@@ -328,7 +328,7 @@ def test_settings_repr_masks_the_keys(settings) -> None:
 
 
 def test_unreachable_endpoint_error_does_not_echo_the_key(settings) -> None:
-    from team.model import classify_model_error
+    from team.model_errors import classify_model_error
 
     cfg = settings.with_(openai_api_key=KEY, openai_api_base=f"http://127.0.0.1:{unused_port()}/v1")
     line = classify_model_error(RuntimeError(f"APIConnectionError: Connection error. key={KEY}"), cfg)
