@@ -198,3 +198,27 @@ async def test_the_session_uses_it(sbx: PlainKernelSandbox) -> None:
     await session.interrupt()
     ex = await asyncio.wait_for(task, 10)
     assert ex.error is not None and ex.error.name == "KeyboardInterrupt"
+
+
+async def start_plain(settings: Any) -> PlainKernelSandbox:
+    """The `start` a third kind names in team/sandbox/kinds.py (here: this test's backend)."""
+    return await PlainKernelSandbox.create(str(settings.home / "plain-sandbox"))
+
+
+async def test_a_third_kind_is_one_entry_in_kinds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from team.config import Settings
+    from team.sandbox import create_sandbox, kinds
+
+    plain = kinds.SandboxKind(
+        "plain", "a plain kernel (test)", isolations={"plain": False}, start=f"{__name__}:start_plain"
+    )
+    monkeypatch.setattr(kinds, "KINDS", (*kinds.KINDS, plain))
+    settings = Settings(home=tmp_path, sandbox="plain")
+    (tmp_path / "plain-sandbox").mkdir()
+    sandbox = await create_sandbox(settings)
+    try:
+        assert isinstance(sandbox, PlainKernelSandbox)
+        assert (await sandbox.run_code("6 * 7")).text == "42"
+        assert kinds.is_unisolated("plain")  # the status bar's red NOT ISOLATED badge follows the entry
+    finally:
+        await sandbox.kill()

@@ -63,14 +63,12 @@ def preload_models() -> None:
 
 
 async def create_sandbox(settings: Settings) -> Sandbox:
-    """Start the sandbox the settings ask for."""
-    if settings.sandbox == "e2b":
-        from .e2b import E2BSandbox
+    """Start the sandbox the settings ask for: its kind's `start` (team/sandbox/kinds.py),
+    whose module is imported only now (the E2B SDK only for an E2B sandbox)."""
+    import importlib
 
-        # E2B counts a sandbox's life from creation, not idleness (default 300 s):
-        # give it an hour, or twice the run limit, so long sessions don't expire.
-        lifetime = int(max(3600, 2 * settings.timeout))
-        return await E2BSandbox.create(api_key=settings.e2b_api_key, timeout=lifetime)
-    from .local import LocalSandbox
+    from .kinds import kind_named
 
-    return await LocalSandbox.create(network=settings.network, limits=settings.limits)
+    module, _, function = kind_named(settings.sandbox).start.partition(":")
+    start = getattr(importlib.import_module(module), function)
+    return await start(settings)

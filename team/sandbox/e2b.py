@@ -42,7 +42,7 @@ import contextlib
 import os
 import shlex
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from e2b import (
     CommandExitException,
@@ -57,6 +57,9 @@ from e2b import (
 from e2b_code_interpreter import AsyncSandbox
 from e2b_code_interpreter.exceptions import format_sandbox_killed_error
 from e2b_code_interpreter.models import Execution, ExecutionError, Logs, OutputMessage
+
+if TYPE_CHECKING:
+    from team.config import Settings
 
 from team.sandbox.base import (
     ErrorHandler,
@@ -433,3 +436,11 @@ async def check_e2b_status(api_key: str | None, **sdk_kwargs: Any) -> tuple[bool
     except Exception as exc:
         return False, str(map_e2b_error(exc))
     return True, "E2B API reachable and the API key is valid"
+
+
+async def start(settings: Settings) -> E2BSandbox:
+    """`create_sandbox` for `SBTEAM_SANDBOX=e2b` (team/sandbox/kinds.py). E2B counts a
+    sandbox's life from creation, not idleness (default 300 s): give it an hour, or twice the
+    run limit, so long sessions don't expire."""
+    lifetime = int(max(3600, 2 * settings.timeout))
+    return await E2BSandbox.create(api_key=settings.e2b_api_key, timeout=lifetime)

@@ -2,8 +2,11 @@
 the facts about each kind that other modules would otherwise spell out themselves.
 
 A third backend (Docker, say) is one more `SandboxKind` here plus its module beside
-`local.py` and `e2b.py`: `SBTEAM_SANDBOX`'s check and default, the `--sandbox` choices of
-every command, the status bar's NOT ISOLATED rule and batch's concurrency cap follow.
+`local.py` and `e2b.py` with an `async def start(settings)`: `create_sandbox`,
+`SBTEAM_SANDBOX`'s check and default, the `--sandbox` choices of every command, the status
+bar's NOT ISOLATED rule and batch's concurrency cap follow. A kernel-based backend reuses
+the Jupyter client (`jupyter.py`) and E2B's `run_code` semantics (`kernel.KernelBackend`),
+as `tests/test_kernel_backend.py` shows.
 
 Cheap to import on purpose (no backend, no SDK): the argument parsers and the status bar
 read it before anything heavy is loaded.
@@ -25,6 +28,7 @@ class SandboxKind:
     key: str | None = None  # the variable it cannot start without; when set, this kind is the default
     key_from: str = ""  # where to get that key
     on_host: bool = False  # runs on this machine: runs at once are capped by its CPUs
+    start: str = ""  # "module:function", an `async (Settings) -> Sandbox` imported on first use
 
 
 KINDS: tuple[SandboxKind, ...] = (
@@ -33,9 +37,15 @@ KINDS: tuple[SandboxKind, ...] = (
         "an IPython kernel on this machine, isolated with bubblewrap on Linux",
         isolations={"bwrap": True, "none": False},
         on_host=True,
+        start="team.sandbox.local:start",
     ),
     SandboxKind(
-        "e2b", "an E2B cloud sandbox", isolations={"e2b": True}, key="E2B_API_KEY", key_from="e2b.dev"
+        "e2b",
+        "an E2B cloud sandbox",
+        isolations={"e2b": True},
+        key="E2B_API_KEY",
+        key_from="e2b.dev",
+        start="team.sandbox.e2b:start",
     ),
 )
 SANDBOX_KINDS: tuple[str, ...] = tuple(kind.name for kind in KINDS)  # argparse `choices=`

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import cgroups, guest, launcher, local_kernel
 from .base import WORKDIR, SandboxError
@@ -51,6 +51,9 @@ from .limits import Limits, human_bytes
 from .paths import sandbox_relpath
 from .requirements import check_requirement
 from .safefs import SandboxFS
+
+if TYPE_CHECKING:
+    from team.config import Settings
 
 TMP_PREFIX = "sbteam-sbx-"
 OUTPUT_CHUNK = 1 << 18  # characters ipykernel buffers before it must send (guest._bound_output)
@@ -416,4 +419,9 @@ class LocalSandbox(KernelBackend):
                 await self._silent(kernel, code)
 
 
-__all__ = ["LocalFiles", "LocalSandbox"]
+async def start(settings: Settings) -> LocalSandbox:
+    """`create_sandbox` for `SBTEAM_SANDBOX=local` (team/sandbox/kinds.py)."""
+    return await LocalSandbox.create(network=settings.network, limits=settings.limits)
+
+
+__all__ = ["LocalFiles", "LocalSandbox", "start"]
