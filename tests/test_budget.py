@@ -17,6 +17,7 @@ from team.config import ConfigError, Settings
 from team.cost import BudgetExceeded, RunMeter, SpendPool, cost_for_agents
 from team.run import RunController
 from tests.openai_server import FakeOpenAIServer, text, tool_call
+from tests.run_events import the_finish
 from tests.test_run_openai import asker
 
 # gpt-4o is $2.50 in / $10 out per 1M tokens; each fake answer reports 1000 in / 100 out:
@@ -116,7 +117,7 @@ async def test_budget_ends_the_run_headless(tmp_path: Path) -> None:
         events = [e async for e in controller.events()]
         await controller.close()
         requests = len(server.requests)
-    done = finished_of(events)
+    done = the_finish(events)
     assert isinstance(done, ev.RunFinished) and done.reason == "budget", done
     assert "past SBTEAM_MAX_COST=$0.0050" in done.message and "CodeAgent's next model call" in done.message
     assert requests == 1  # the call that would pass the cap was never sent
@@ -201,11 +202,3 @@ def test_the_command_line_gives_batches_a_shared_cap_and_the_app_none(monkeypatc
     assert shared.spend_pool is not None and shared.spend_pool.cap == 2.0
     assert shared.with_(timeout=5).spend_pool is shared.spend_pool  # kept by every copy of the settings
     assert load_settings(shared_cap=False).spend_pool is None
-
-
-def finished_of(events: list[ev.Event]) -> ev.Event:
-    """The run's RunFinished: after it come only its FINISHED state, record notices and OutputsSaved."""
-    from tests.test_run import after_finish
-
-    after_finish(events)
-    return next(e for e in reversed(events) if isinstance(e, ev.RunFinished))

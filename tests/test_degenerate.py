@@ -21,6 +21,7 @@ from team.prompts import prompts_for
 from team.repetition import RepetitionDetector, loop_start
 from team.run import RunController
 from tests.openai_server import FakeOpenAIServer, Reply, split_text, text, tool_call
+from tests.run_events import collect, the_finish
 from tests.test_run_openai import asker
 
 PREAMBLE = "Here is the plan. First I list the tools I will use, then the numbers to check: "
@@ -122,10 +123,10 @@ async def test_the_model_is_told_once_and_the_second_runaway_ends_the_run(settin
         settings = _settings(server, home=settings.home, sandbox="local")
         controller = RunController(settings)
         controller.start("Plan the analysis")
-        events = await asyncio.wait_for(_collect(controller), 60)
+        events = await asyncio.wait_for(collect(controller), 60)
         await controller.close()
         requests = list(server.requests)
-    done = finished_of(events)
+    done = the_finish(events)
     assert isinstance(done, ev.RunFinished) and done.reason == "degenerate", done
     assert "repeated itself again" in done.message and "Planner" in done.message
     assert len(requests) == 2
@@ -182,7 +183,7 @@ async def test_tokens_of_a_stream_cut_by_a_stop_are_counted(settings) -> None:
         await controller.stop()
         await asyncio.wait_for(reader, 10)
         await controller.close()
-    done = finished_of(seen)
+    done = the_finish(seen)
     assert isinstance(done, ev.RunFinished) and done.reason == "stopped"
     assert done.tokens_out >= streamed >= 50  # "tokens 0/0" after a stop was the bug
     assert done.tokens_in > 0 and done.agent_tokens["Planner"][1] == done.tokens_out
@@ -192,15 +193,3 @@ def test_the_degenerate_reason_is_known_to_the_ui() -> None:
     from tui.widgets.status_bar import REASON_LABELS
 
     assert REASON_LABELS["degenerate"] == "DEGENERATE" and REASON_LABELS["budget"] == "BUDGET"
-
-
-async def _collect(controller: RunController) -> list[ev.Event]:
-    return [e async for e in controller.events()]
-
-
-def finished_of(events: list[ev.Event]) -> ev.Event:
-    """The run's RunFinished: after it come only its FINISHED state, record notices and OutputsSaved."""
-    from tests.test_run import after_finish
-
-    after_finish(events)
-    return next(e for e in reversed(events) if isinstance(e, ev.RunFinished))

@@ -23,6 +23,7 @@ from team.models_config import (
 )
 from team.run import RunController
 from tests.openai_server import FakeOpenAIServer, tool_call, unused_port
+from tests.run_events import collect
 from tests.test_doctor import FakeSandbox, factory_for
 from tests.test_run_openai import FINAL, asker, seed_flow
 
@@ -86,7 +87,7 @@ async def test_three_agents_three_clients_each_reaches_its_own_server_with_its_o
         assert model_label(settings) == "Planner=planner-model, CodeAgent=coder-model, AnalystAgent=analyst-model"
         controller = RunController(settings)
         controller.start("Analyse 100 random points")
-        events = await asyncio.wait_for(_collect(controller), 90)
+        events = await asyncio.wait_for(collect(controller), 90)
         await controller.close()
         on_a = [(asker(r), r["model"]) for r in a.requests]
         on_b = [(asker(r), r["model"], r.get("max_tokens"), r.get("temperature")) for r in b.requests]
@@ -328,7 +329,7 @@ async def test_a_client_that_cannot_be_built_ends_the_run_with_one_line(tmp_path
     settings = load(path, tmp_path, SBTEAM_SANDBOX="local")
     controller = RunController(settings)
     controller.start("task")
-    events = await asyncio.wait_for(_collect(controller), 60)
+    events = await asyncio.wait_for(collect(controller), 60)
     await controller.close()
     done = [e for e in events if isinstance(e, ev.RunFinished)][-1]  # then FINISHED and OutputsSaved
     assert isinstance(done, ev.RunFinished) and done.reason == "error"
@@ -385,10 +386,6 @@ def test_the_status_bar_shows_the_speaking_agents_model() -> None:
     assert "qwen2.5-coder:7b" in bar.build(width=0).plain and "gpt-4o" not in bar.build(width=0).plain
     bar.agent = "AnalystAgent"
     assert "gpt-4o-mini" in bar.build(width=0).plain
-
-
-async def _collect(controller: RunController) -> list[ev.Event]:
-    return [e async for e in controller.events()]
 
 
 def test_azure_with_an_aad_token_provider_needs_the_azure_packages(tmp_path: Path) -> None:

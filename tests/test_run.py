@@ -14,37 +14,8 @@ from team.demo import FILES
 from team.prompts import example_task
 from team.records import read_events
 from team.run import RunController
-from team.scripted import Call, Say, ScriptedChatCompletionClient, Turn
-
-
-async def collect(controller: RunController, until=None) -> list[ev.Event]:
-    """Every event of the current run (optionally calling `until(event)` on each)."""
-    seen = []
-    async for event in controller.events():
-        seen.append(event)
-        if until is not None:
-            await until(event)
-    return seen
-
-
-def finished(events: list[ev.Event]) -> list[ev.RunFinished]:
-    return [e for e in events if isinstance(e, ev.RunFinished)]
-
-
-def after_finish(events: list[ev.Event]) -> list[ev.Event]:
-    """What came after the (one) RunFinished: its FINISHED state, notices about the record,
-    and OutputsSaved last (the files are copied into the record after RunFinished)."""
-    done = finished(events)
-    assert len(done) == 1
-    rest = events[events.index(done[0]) + 1 :]
-    assert isinstance(rest[-1], ev.OutputsSaved)
-    assert isinstance(rest[0], ev.RunStateChanged) and rest[0].state == "finished" and rest[0].reason == done[0].reason
-    assert all(isinstance(e, ev.Notice) for e in rest[1:-1]), [e.type for e in rest]
-    return rest
-
-
-def scripted(responder, pace: float = 0.0):
-    return lambda: ScriptedChatCompletionClient(responder, pace=pace)
+from team.scripted import Call, Say, Turn
+from tests.run_events import after_finish, collect, finished, scripted  # noqa: F401  (other tests import them from here too)
 
 
 async def test_demo_runs_the_seed_flow_and_records_everything(settings):

@@ -31,7 +31,7 @@ from tests.openai_server import (
     tool_call,
     unused_port,
 )
-from tests.test_run import after_finish
+from tests.run_events import collect, the_finish
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -118,20 +118,10 @@ async def run_once(
     assert not controller.demo
     controller.start(task)
 
-    async def collect():
-        return [e async for e in controller.events()]
-
-    events = await asyncio.wait_for(collect(), 60)
+    events = await asyncio.wait_for(collect(controller), 60)
     assert controller._drive_task is not None
     await asyncio.wait_for(controller._drive_task, 10)  # the run wound down completely
     return controller, events
-
-
-def finished(events: list[ev.Event]) -> ev.RunFinished:
-    done = [e for e in events if isinstance(e, ev.RunFinished)]
-    assert len(done) == 1, done
-    after_finish(events)  # then only FINISHED, notices about the record and OutputsSaved
-    return done[0]
 
 
 async def test_seed_flow_through_the_real_openai_client(session, tmp_path):
@@ -139,7 +129,7 @@ async def test_seed_flow_through_the_real_openai_client(session, tmp_path):
         settings = settings_for(server.base_url, tmp_path)
         controller, events = await run_once(settings, session, "Analyse 100 random points")
 
-    done = finished(events)
+    done = the_finish(events)
     assert (done.reason, done.message) == ("terminate", "")
     assert done.tokens_in > 0 and done.tokens_out > 0  # usage came in the stream
 
@@ -216,7 +206,7 @@ async def test_wrong_key_ends_with_one_line(session, tmp_path):
         settings = settings_for(server.base_url, tmp_path)
         t0 = time.monotonic()
         controller, events = await run_once(settings, session, "task")
-    assert_one_line_error(finished(events), "API key", "OPENAI_API_KEY")
+    assert_one_line_error(the_finish(events), "API key", "OPENAI_API_KEY")
     assert time.monotonic() - t0 < 20
     assert KEY not in (settings.runs_dir / controller.run_id / "events.jsonl").read_text()
 
@@ -224,7 +214,7 @@ async def test_wrong_key_ends_with_one_line(session, tmp_path):
 async def test_http_500_ends_with_one_line(session, tmp_path):
     with FakeOpenAIServer(script=error(500, "upstream exploded", type="server_error")) as server:
         _, events = await run_once(settings_for(server.base_url, tmp_path), session, "task")
-    assert_one_line_error(finished(events), "500")
+    assert_one_line_error(the_finish(events), "500")
 
 
 @pytest.mark.parametrize(
@@ -243,14 +233,14 @@ async def test_other_endpoint_failures_end_with_one_line(session, tmp_path, repl
     with FakeOpenAIServer(script=reply) as server:
         settings = settings_for(server.base_url, tmp_path)
         controller, events = await run_once(settings, session, "task")
-    assert_one_line_error(finished(events), needle)
+    assert_one_line_error(the_finish(events), needle)
     assert KEY not in (settings.runs_dir / controller.run_id / "events.jsonl").read_text()
 
 
 async def test_refused_connection_ends_with_one_line(session, tmp_path):
     base = f"http://127.0.0.1:{unused_port()}/v1"
     _, events = await run_once(settings_for(base, tmp_path), session, "task")
-    assert_one_line_error(finished(events), "cannot reach", base)
+    assert_one_line_error(the_finish(events), "cannot reach", base)
 
 
 PLANNER_WRITES_A_CALL = '{"name": "run_code", "arguments": {"code": "1+1"}}'
@@ -274,7 +264,7 @@ async def test_tool_call_written_as_text_is_detected(session, tmp_path, responde
     # saying what arrived and that such calls can be turned into real ones.
     with FakeOpenAIServer(script=responder) as server:
         _, events = await run_once(settings_for(server.base_url, tmp_path, text_tools="off"), session, "task")
-    done = finished(events)
+    done = the_finish(events)
     assert done.reason == "error" and "wrote a tool call as plain text" in done.message
     assert "SBTEAM_TEXT_TOOLS=on" in done.message and "received: " in done.message
     assert "\n" not in done.message
@@ -286,7 +276,7 @@ async def test_plain_json_data_is_not_mistaken_for_a_tool_call(session, tmp_path
     answer = 'Result: {"mean": 0.1, "std": 1.0}\nTERMINATE'
     with FakeOpenAIServer(script=lambda req: answer) as server:
         _, events = await run_once(settings_for(server.base_url, tmp_path), session, "task")
-    assert finished(events).reason == "terminate"
+    assert the_finish(events).reason == "terminate"
 
 
 async def test_stop_while_waiting_for_the_model(session, tmp_path):
@@ -298,11 +288,11 @@ async def test_stop_while_waiting_for_the_model(session, tmp_path):
         controller.start("task")
         seen: list[ev.Event] = []
 
-        async def collect():
+        async def read_all():
             async for event in controller.events():
                 seen.append(event)
 
-        reader = asyncio.create_task(collect())
+        reader = asyncio.create_task(read_all())
         for _ in range(250):  # until the Planner's request is at the server
             if server.requests:
                 break
@@ -312,17 +302,13 @@ async def test_stop_while_waiting_for_the_model(session, tmp_path):
         await controller.stop()
         await asyncio.wait_for(reader, 5)
         latency = time.monotonic() - t0
-        done = finished(seen)
+        done = the_finish(seen)
         assert done.reason == "stopped" and done.message == ""
         assert latency < 3
         # the next run does not wait for the abandoned request
         controller.start("again")
-        again = await asyncio.wait_for(_collect(controller), 15)
-        assert finished(again).reason == "terminate"
+        again = await asyncio.wait_for(collect(controller), 15)
+        assert the_finish(again).reason == "terminate"
     # the server is gone: the abandoned request fails and every task of the controller ends
     for task in [controller._drive_task, *controller._background]:
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 15)
-
-
-async def _collect(controller: RunController) -> list[ev.Event]:
-    return [e async for e in controller.events()]

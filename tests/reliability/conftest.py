@@ -17,8 +17,9 @@ from team import events as ev
 from team.config import Settings
 from team.records import read_events
 from team.run import RunController
-from team.scripted import Call, Reply, Say, ScriptedChatCompletionClient, Turn
+from team.scripted import Call, Reply, Say, Turn
 from team.session import CodeSession
+from tests.run_events import after_finish, collect, finished, scripted  # noqa: F401  (the suite imports them from here)
 
 
 def one_line(text: str) -> str:
@@ -47,23 +48,6 @@ def code_agent_does(*calls: Reply, final: str = "All done. TERMINATE") -> Callab
     return responder
 
 
-def scripted(responder: Callable[[Turn], Reply], pace: float = 0.0):
-    return lambda: ScriptedChatCompletionClient(responder, pace=pace)
-
-
-async def collect(controller: RunController, until=None) -> list[ev.Event]:
-    seen: list[ev.Event] = []
-    async for event in controller.events():
-        seen.append(event)
-        if until is not None:
-            await until(event)
-    return seen
-
-
-def finished(events: Sequence[ev.Event]) -> list[ev.RunFinished]:
-    return [e for e in events if isinstance(e, ev.RunFinished)]
-
-
 def tool_results(events: Sequence[ev.Event], name: str | None = None) -> list[ev.ToolResult]:
     return [e for e in events if isinstance(e, ev.ToolResult) and (name is None or e.name == name)]
 
@@ -71,8 +55,6 @@ def tool_results(events: Sequence[ev.Event], name: str | None = None) -> list[ev
 def check_run(settings: Settings, run_id: str, events: Sequence[ev.Event]) -> ev.RunFinished:
     """Exactly one RunFinished, then only its FINISHED state, record notices and OutputsSaved
     (last); the record holds every shown event in order."""
-    from tests.test_run import after_finish
-
     done = finished(events)
     assert len(done) == 1, [d.reason for d in done]
     after_finish(list(events))
