@@ -372,7 +372,7 @@ class Settings:
         if problems:
             raise ConfigError(problems)
         settings = cls(**kwargs)  # type: ignore[arg-type]  # kwargs are the fields, by construction
-        from .models_config import budget_problems
+        from .agent_models import budget_problems
 
         problems.extend(budget_problems(settings))
         if problems:

@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .agent_models import agent_specs
 from .config import BENCH, SECRET_NAME, VARIABLES, ConfigError, Settings, mask
 from .model import PLACEHOLDER_KEY
 from .model_errors import OPENAI_DEFAULT_BASE, classify_model_error
-from .models_config import AZURE, ClientSpec, agent_specs
+from .models_config import AZURE, ClientSpec
 from .redact import scrub
 from .text_tools import TEXT_CALL_ID_PREFIX, describe_text_tool_call
 
@@ -193,8 +194,9 @@ async def _tool_call_check(settings: Settings, spec: ClientSpec, agents: list[st
     from autogen_core import FunctionCall
     from autogen_core.models import SystemMessage, UserMessage
 
+    from .agent_models import load_client
     from .model import SbteamClient
-    from .models_config import ModelConfigError, load_client
+    from .models_config import ModelConfigError
 
     who = ", ".join(agents)
     quiet = settings.with_(model_retries=0)

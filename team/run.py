@@ -87,7 +87,7 @@ class RunController(TurnDriver, TurnEnd, DataAndFiles):
         self.settings = settings
         self.demo = settings.is_demo
         # [models #14] the model of each agent: one name, or "Planner=…, CodeAgent=…, AnalystAgent=…"
-        from .models_config import agent_models, model_label
+        from .agent_models import agent_models, model_label
 
         self.model_label = model_label(settings)
         self.agent_models = agent_models(settings)
@@ -144,8 +144,8 @@ class RunController(TurnDriver, TurnEnd, DataAndFiles):
         if self.demo:
             return 0.0
         # [models #14] each agent's tokens at its own model's price
+        from .agent_models import agent_prices
         from .cost import cost_for_agents
-        from .models_config import agent_prices
 
         return cost_for_agents(self._tally.agent_tokens, agent_prices(self.settings))
 

@@ -306,7 +306,7 @@ class TurnDriver:
         if self.demo:
             return None
         try:
-            from .models_config import text_tool_problem
+            from .agent_models import text_tool_problem
             from .swarm import offered_tool_names
         except ImportError:
             return None
@@ -320,8 +320,8 @@ class TurnDriver:
 
             return demo_client(self.settings.prompts, pace=self._demo_pace)
         # [models #14] one client per agent (model file or environment), metered for SBTEAM_MAX_COST
+        from .agent_models import agent_prices, build_agent_clients
         from .cost import RunMeter
-        from .models_config import agent_prices, build_agent_clients
 
         self._meter = RunMeter(self.settings.max_cost, agent_prices(self.settings), self.settings.spend_pool)
         return build_agent_clients(self.settings, self._meter)

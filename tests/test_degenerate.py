@@ -12,11 +12,11 @@ from autogen_core.models import UserMessage
 
 from team import events as ev
 from team.agent_client import CUT_DEGENERATE
+from team.agent_models import build_agent_clients
 from team.config import Settings
 from team.cost import RunMeter
 from team.demo import SEED_CODE
 from team.model import DEGENERATE_NOTE
-from team.models_config import build_agent_clients
 from team.prompts import prompts_for
 from team.repetition import RepetitionDetector, loop_start
 from team.run import RunController

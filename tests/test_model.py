@@ -444,8 +444,8 @@ async def test_leaving_a_stream_early_closes_the_response() -> None:
 
 
 async def test_a_request_ending_with_the_agents_own_text_gets_the_turn_back() -> None:
+    from team.agent_models import build_agent_clients
     from team.model import your_turn_note
-    from team.models_config import build_agent_clients
 
     history = [*HI, AssistantMessage(content="I think we are done.", source="Planner")]
     with FakeOpenAIServer(script=["ok", "ok"]) as srv:

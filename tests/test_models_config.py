@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 from team import events as ev
-from team.config import ConfigError, Settings
-from team.doctor import run_checks
-from team.models_config import (
+from team.agent_models import (
     agent_models,
     agent_specs,
     build_agent_clients,
-    find_models_file,
     load_client,
     model_label,
 )
+from team.config import ConfigError, Settings
+from team.doctor import run_checks
+from team.models_config import find_models_file
 from team.run import RunController
 from tests.openai_server import FakeOpenAIServer, tool_call, unused_port
 from tests.run_events import collect

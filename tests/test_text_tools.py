@@ -16,10 +16,10 @@ from autogen_core import FunctionCall
 from autogen_core.models import UserMessage
 
 from team import events as ev
+from team.agent_models import build_agent_clients
 from team.config import Settings
 from team.cost import RunMeter
 from team.demo import FILES
-from team.models_config import build_agent_clients
 from team.run import RunController
 from team.session import CodeSession
 from team.text_tools import (
@@ -230,7 +230,7 @@ async def test_text_tools_off_passes_the_text_through() -> None:
 
 
 def test_auto_is_on_for_other_endpoints_and_off_for_openai() -> None:
-    from team.models_config import agent_specs
+    from team.agent_models import agent_specs
 
     local = agent_specs(Settings(openai_api_base="http://127.0.0.1:8080/v1", openai_model="m"))
     assert all(spec.text_tools_on for spec in local.values())
@@ -317,7 +317,7 @@ async def test_a_call_that_stays_unusable_ends_the_run_saying_what_arrived(clean
 def test_the_guard_judges_the_models_last_attempt_only() -> None:
     """Seen from Qwen2.5-Coder 1.5B: a call naming no tool, sent back, then a plain answer.
     The reply keeps both (the transcript shows them); the run's guard judges the answer."""
-    from team.models_config import text_tool_problem
+    from team.agent_models import text_tool_problem
     from team.text_tools import correction_note
 
     settings = Settings(openai_api_base="http://127.0.0.1:9/v1", openai_model="qwen")

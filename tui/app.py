@@ -239,7 +239,7 @@ class SbteamApp(App[int]):
         self.query_one(Transcript).border_title = "Transcript"
         demo = settings.is_demo
         # [models #14] each agent's model and the spend cap in the status bar
-        from team.models_config import agent_models, model_label
+        from team.agent_models import agent_models, model_label
 
         self.sub_title = "DEMO" if demo else inert(model_label(settings))
         self.status.set(

@@ -300,7 +300,7 @@ def _models_command(argv: list[str]) -> int:
     except ConfigError as error:
         _print_config_error(error)
         return 2
-    from team.models_config import describe
+    from team.agent_models import describe
 
     print(inert(describe(settings)))
     return 0
