@@ -13,6 +13,9 @@ It is honest about what it is and what happened:
   a missing file or an unreadable result, the agent says what went wrong, no
   number it could not read is quoted, and the Planner ends the run as an error
   ("DEMO stopped: …"), never with TERMINATE.
+
+Over the ~400-line guide because most of it is the script itself (the agents' words in
+zh and en and the code they run); the logic is the few readers of tool results.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ start a sandbox and run `1+1`) rather than inspecting configuration, because
 the common failures — a wrong key, a server that is down, a model without
 tool calling, a missing kernel package — only show up that way. Model and
 sandbox checks run concurrently so the whole table takes about one kernel start.
+Over the ~400-line guide: one row per failure a user meets, each with its own fix line.
 """
 
 from __future__ import annotations

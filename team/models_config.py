@@ -28,7 +28,9 @@ the agent. The short provider names are `openai`, `azure`, `anthropic`, `ollama`
 any class path work too.
 
 This module reads and checks the file without importing AutoGen (it runs inside
-`Settings.load`); building the clients (`build_agent_clients`) does the heavy imports.
+`Settings.load`); building the clients (team/agent_models.py) does the heavy imports.
+Over the ~400-line guide: every check of the file is here so each problem is one line
+naming the file, the line and the agent.
 """
 
 from __future__ import annotations

