@@ -17,6 +17,7 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .errors import one_line
 from .redact import scrub
 from .text_tools import looks_like_text_tool_call  # noqa: F401  (callers import it from here)
 
@@ -378,8 +379,7 @@ def _signal(text: str) -> str:
 
 
 def _first_line(text: str, limit: int = 200) -> str:
-    line = next((ln.strip() for ln in text.strip().splitlines() if ln.strip()), "unknown error")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit) or "unknown error"
 
 
 def _has(sig: str, *needles: str) -> bool:

@@ -27,6 +27,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TextArea
 
+from tui.format import SYNTAX_THEME, lexer_for
 from tui.inert import inert
 from tui.widgets.status_bar import PriorityFooter
 
@@ -38,14 +39,11 @@ EDITABLE: dict[str, tuple[str, str]] = {
     "write_file": ("content", "text"),
     "install_package": ("package_name", "text"),
 }
-SYNTAX_THEME = "monokai"
 
 
 def _lexer_for(name: str, args: dict[str, Any]) -> str:
     if name == "write_file":
-        from tui.widgets.preview import LEXERS, extension
-
-        return LEXERS.get(extension(str(args.get("file_path", ""))), "text")
+        return lexer_for(str(args.get("file_path", "")))
     return EDITABLE.get(name, ("", "json"))[1]
 
 
@@ -131,7 +129,7 @@ class ApprovalScreen(ModalScreen[Decision]):
                     soft_wrap=self.tool != "run_code",
                     tab_behavior="focus",
                     show_line_numbers=self.tool == "run_code",
-                    theme="monokai",
+                    theme=SYNTAX_THEME,
                 )
                 editor.display = False
                 yield editor
