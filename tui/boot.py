@@ -36,11 +36,17 @@ HEAVY_MODULES = (  # imported in a thread after the first paint so the engine st
     "autogen_agentchat.teams",
     "autogen_ext.models.openai",
 )
-SANDBOX_MODULES = ("jupyter_client",)  # what the local kernel's client needs, imported off the loop
+# What starting the sandbox imports, imported in the session's thread so the event loop never
+# waits on it (the kernel's start would otherwise import them on the loop, blocking keys).
+SANDBOX_MODULES = {
+    "local": ("team.sandbox.local", "jupyter_client.asynchronous.client", "zmq"),
+    "e2b": ("team.sandbox.e2b",),
+}
 
 
 def _import(names: tuple[str, ...]) -> None:
-    """Import optional accelerators; only `team.run` must succeed (the others it imports anyway)."""
+    """Import ahead of use; only `team.run` must succeed (a failure of another shows, in the
+    open, when the engine itself imports it)."""
     import importlib
 
     for name in names:
@@ -65,7 +71,7 @@ def default_controller(settings: Settings, session: Any = None) -> Any:
 def new_session(settings: Settings) -> Any:
     """The sandbox session alone: it needs the kernel client, not AutoGen (~2.3 s), so the
     kernel can start while the rest of the engine loads."""
-    _import(SANDBOX_MODULES)
+    _import(SANDBOX_MODULES.get(settings.sandbox, ()))
     from team.session import CodeSession
 
     return CodeSession(settings)

@@ -294,7 +294,6 @@ class Transcript(VerticalScroll, can_focus_children=False):
         self._last_tool: ToolView | None = None
         self._flushing = False
         self._dirty = False
-        self._flush_task: asyncio.Task[None] | None = None
 
     def compose(self):
         yield Static("", id="hidden-note", classes="note")
@@ -304,21 +303,7 @@ class Transcript(VerticalScroll, can_focus_children=False):
     def on_mount(self) -> None:
         self.query_one("#hidden-note").display = False
         self.anchor()
-        self.set_interval(FLUSH_INTERVAL, self._schedule_flush)
-
-    def on_unmount(self) -> None:
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-
-    def _schedule_flush(self) -> None:
-        """Flush in a task of its own: events keep arriving (cheaply queued) while widgets mount."""
-        if self._dirty and not self._flushing and (self._flush_task is None or self._flush_task.done()):
-            self._flush_task = asyncio.create_task(self._flush())
-            self._flush_task.add_done_callback(self._flush_done)
-
-    def _flush_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:  # logged; the next frame tries again
-            self.log.error(f"transcript flush failed: {task.exception()!r}")
+        self.set_interval(FLUSH_INTERVAL, self._flush)
 
     # -- feeding ---------------------------------------------------------
 
