@@ -120,8 +120,9 @@ def _read_answer() -> tuple[bool, bool]:
     buf = b""
     try:
         while not re.search(rb"\x1b\[\?[\d;]*c", buf):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            # Past the deadline (the imports took longer), what already came is still read.
+            remaining = max(deadline - time.monotonic(), 0.02)
+            if not select.select([fd], [], [], remaining)[0]:
                 break
             buf += os.read(fd, 1024)
     finally:
