@@ -121,7 +121,7 @@ def _read_answer() -> tuple[bool, bool]:
     try:
         while not re.search(rb"\x1b\[\?[\d;]*c", buf):
             # Past the deadline (the imports took longer), what already came is still read.
-            remaining = max(deadline - time.monotonic(), 0.02)
+            remaining = max(deadline - time.monotonic(), 0.01)
             if not select.select([fd], [], [], remaining)[0]:
                 break
             buf += os.read(fd, 1024)
