@@ -59,9 +59,14 @@ class RunDriver(App[int]):
     # -- events to panes ----------------------------------------------------------------
 
     def handle_event(self, event: Event) -> None:
-        """Post one engine event to every pane that shows runs."""
+        """Post one engine event to every pane that shows runs and takes events of its type
+        (`ENGINE_EVENTS` on the pane; token deltas, the most frequent, reach only two)."""
         for pane in self.run_panes:
-            pane.post_message(EngineEvent(event))
+            wanted = getattr(pane, "ENGINE_EVENTS", None)
+            if wanted is None or isinstance(event, wanted):
+                pane.post_message(EngineEvent(event))
+
+    ENGINE_EVENTS = (RunStateChanged, SandboxStatus, Notice, RunFinished, OutputsSaved)
 
     @on(EngineEvent)
     def _run_event(self, message: EngineEvent) -> None:

@@ -42,6 +42,8 @@ class FileTree(Tree[Any]):
         self.show_root = True
         self.guide_depth = 3
 
+    ENGINE_EVENTS = (FilesChanged, RunFinished)  # what `tui/driver.py` posts to this pane
+
     class Stale(Message):
         """The sandbox's files changed: the tree wants a new listing (the app owns the sandbox)."""
 

@@ -22,7 +22,15 @@ from textual.widgets._footer import FooterKey
 
 from team.errors import one_line
 from team.events import Message as ChatMessage
-from team.events import Progress, RunFinished, RunStarted, SandboxStatus, TokenDelta, ToolCall
+from team.events import (
+    Progress,
+    RunFinished,
+    RunStarted,
+    RunStateChanged,
+    SandboxStatus,
+    TokenDelta,
+    ToolCall,
+)
 from tui.format import (  # noqa: F401  (REASON_LABELS, budget_label: re-exported for old imports)
     REASON_LABELS,
     agent_tokens_text,
@@ -138,6 +146,9 @@ class StatusBar(Static):
         self._elapsed_at: float | None = None  # monotonic time `elapsed` was last set while running
         self._sandbox_starting = False  # a run is (re)starting the sandbox: a failure there is the sandbox's
 
+    ENGINE_EVENTS = (Progress, TokenDelta, ChatMessage, ToolCall, RunStarted, SandboxStatus, RunFinished,
+                     RunStateChanged)  # what `tui/driver.py` posts to this pane
+
     def reset_run(self) -> None:
         """A new turn, restart or resume: nothing counted yet."""
         self.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="", cost=None,
@@ -174,6 +185,9 @@ class StatusBar(Static):
             else:
                 self.set(sandbox_kind=event.kind, isolation=event.isolation, sandbox_error="",
                          limits=event.limits or self.limits)
+        elif isinstance(event, RunStateChanged):
+            if event.state == "finished" and event.reason:
+                self.set(reason=event.reason)  # with the state, not a moment after it
         elif isinstance(event, RunFinished):
             if self._sandbox_starting:  # the run ended while its sandbox was starting: the start failed
                 self._sandbox_starting = False
