@@ -493,6 +493,10 @@ class Transcript(VerticalScroll, can_focus_children=False):
                 await asyncio.sleep(0.01)
                 continue
             await self._flush()
+        if active_message_pump.get(None) is not self and self.is_attached:
+            refreshed = asyncio.Event()  # the layout after the mount, where the anchor scrolls to the end
+            self.call_after_refresh(refreshed.set)
+            await refreshed.wait()
 
     async def clear(self) -> None:
         """Forget everything (Ctrl+N)."""
