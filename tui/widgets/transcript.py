@@ -160,7 +160,8 @@ class MessageView(Vertical):
             if held and self.stream is not None:
                 await self.stream.write(held)
             await self.stop_stream()
-            if self.final.strip() != self.text.strip():
+            shown = self.markdown.source.strip()  # what the stream rendered (its last write can be lost)
+            if self.final.strip() != self.text.strip() or shown != inert(self.final).strip():
                 self.text = self.final
                 await self.markdown.update(inert(self.final))
             self.done = True
@@ -494,9 +495,17 @@ class Transcript(VerticalScroll, can_focus_children=False):
                 continue
             await self._flush()
         if active_message_pump.get(None) is not self and self.is_attached:
-            refreshed = asyncio.Event()  # the layout after the mount, where the anchor scrolls to the end
-            self.call_after_refresh(refreshed.set)
-            await refreshed.wait()
+            # Markdown mounts its last blocks a frame or two later and the anchor then scrolls
+            # to the end: wait until two refreshes in a row leave the size and place alone.
+            last = None
+            for _ in range(20):
+                refreshed = asyncio.Event()
+                self.call_after_refresh(refreshed.set)
+                await refreshed.wait()
+                shape = (self.virtual_size, self.scroll_y)
+                if shape == last:
+                    break
+                last = shape
 
     async def clear(self) -> None:
         """Forget everything (Ctrl+N)."""
