@@ -72,6 +72,8 @@ class RunDriver(App[int]):
     def _run_event(self, message: EngineEvent) -> None:
         """The app's part: the run state, toasts, approvals that can no longer be answered."""
         event = message.event
+        if event.run_id and event.run_id != self.run_id:
+            return  # queued before the user left that run (Ctrl+N): its end is not this state
         if isinstance(event, RunStateChanged):
             self._state_told = True
             self.set_run_state(event.state)
