@@ -3,6 +3,9 @@
 1. Start-up: process start → first paint of `sbteam-tui --demo`, vs a bare
    Textual hello-world, both in a pseudo-terminal (the app writes the paint
    time to SBTEAM_PAINT_FILE from `call_after_refresh` and exits).
+   Then the sandbox: Enter pressed 1.5 s after launch (the DEMO task is sent) and
+   how long that run waits for its local kernel (the app writes the time the
+   kernel came up to SBTEAM_READY_FILE); 0 when it was up already.
 2. Transcript throughput: token chunks/s rendered through the transcript
    (batched per 50 ms frame into one MarkdownStream), vs writing every chunk
    to a MarkdownStream directly.
@@ -12,7 +15,7 @@
    mounted, the newest 30 as Markdown widgets), vs the idle app; the messages
    arrive in two bursts of 5,000 (rendering each one singly costs ~15-80 ms).
 
-Run: `python bench/bench_tui.py [startup]` (< 60 s on 2 cores). Prints a table with ratios.
+Run: `python bench/bench_tui.py [startup|sandbox]` (< 90 s on 2 cores). Prints a table with ratios.
 """
 
 from __future__ import annotations
@@ -53,10 +56,32 @@ RUNS = 4
 
 def _paint_time(code: str, env_extra: dict[str, str]) -> float:
     """Seconds from spawning `python -c code` in a pty to its first paint."""
+    return _in_pty(code, env_extra, "SBTEAM_PAINT_FILE")
+
+
+ENTER_AT = 1.5  # s after launch
+
+
+def _sandbox_wait() -> float:
+    """Seconds a task sent with Enter at `ENTER_AT` s after launch waits for the sandbox."""
+    def at_enter(master: int, start: float) -> None:
+        time.sleep(max(0.0, start + ENTER_AT - time.time()))
+        os.write(master, b"\r")
+
+    ready, start = _in_pty(OUR_APP, {"SBTEAM_IMAGE": "halfcell", "SBTEAM_PAINT_STAY": "1"}, "SBTEAM_READY_FILE",
+                           during=at_enter, limit=60, relative=False)
+    return max(0.0, ready - (start + ENTER_AT))
+
+
+def _in_pty(code: str, env_extra: dict[str, str], report: str, *, during=None, limit: float = 30,
+            relative: bool = True):
+    """Spawn `python -c code` in a pty and wait for the time it writes to the file named by
+    env `report`; seconds since the spawn (or `(time, spawn time)` when not `relative`).
+    The app is asked to quit with Ctrl+Q (so its kernel goes too), then killed."""
     with tempfile.TemporaryDirectory() as tmp:
         paint = Path(tmp) / "paint"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "E2B_"))}
-        env.update(SBTEAM_PAINT_FILE=str(paint), SBTEAM_HOME=str(Path(tmp) / "home"), TERM="xterm-256color",
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "E2B_", "SBTEAM_"))}
+        env.update({report: str(paint)}, SBTEAM_HOME=str(Path(tmp) / "home"), TERM="xterm-256color",
                    COLUMNS="160", LINES="48", **env_extra)
         master, slave = pty.openpty()
         os.set_blocking(master, False)
@@ -76,20 +101,31 @@ def _paint_time(code: str, env_extra: dict[str, str]) -> float:
         start = time.time()
         proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave,
                                 cwd=tmp, env=env, start_new_session=True)
+        helper = threading.Thread(target=during, args=(master, start), daemon=True) if during else None
+        if helper:
+            helper.start()
         try:
-            deadline = start + 30
+            deadline = start + limit
             while not paint.exists() or not paint.read_text():
                 if time.time() > deadline or proc.poll() not in (None, 0):
-                    raise RuntimeError(f"no paint from {code[:40]!r} (exit {proc.poll()})")
+                    raise RuntimeError(f"no {report} from {code[:40]!r} (exit {proc.poll()})")
                 time.sleep(0.005)
-            painted = float(paint.read_text())
+            text = paint.read_text()
+            if text == "failed":
+                raise RuntimeError("the sandbox did not start")
+            reported = float(text)
         finally:
-            proc.kill()
+            if proc.poll() is None:
+                try:
+                    os.write(master, b"\x11")  # Ctrl+Q: the app closes its sandbox
+                    proc.wait(timeout=20)
+                except (OSError, subprocess.TimeoutExpired):
+                    proc.kill()
             proc.wait()
             stop.set()
             os.close(slave)
             os.close(master)
-        return painted - start
+        return reported - start if relative else (reported, start)
 
 
 def bench_startup() -> list[Row]:
@@ -102,10 +138,16 @@ def bench_startup() -> list[Row]:
     return [
         info("first paint: bare Textual hello-world", b, "s", note=f"median of {RUNS}, in a pty"),
         ratio_at_most("first paint: sbteam-tui --demo", o, b, 1.3, "s",
-                      note="incl. one image-support query the bench pty never answers (0.2 s timeout); "
-                           "Posting/Harlequin paint at 3.1-3.5x"),
+                      note="with the image-support query the bench pty never answers (0.2 s timeout), "
+                           "overlapped with the imports; Posting/Harlequin paint at 3.1-3.5x"),
         ratio_at_most("first paint: same, SBTEAM_IMAGE=halfcell", n, b, 1.3, "s", note="no terminal query"),
     ]
+
+
+def bench_sandbox_wait() -> list[Row]:
+    waits = [_sandbox_wait() * 1000 for _ in range(3)]
+    return [at_most(f"sandbox wait at Enter {ENTER_AT:g} s after launch", median(waits), 0, "ms",
+                    note=f"median of 3 (each {', '.join(f'{w:.0f}' for w in waits)} ms); local kernel, DEMO task")]
 
 
 HOOKS: list = []  # message hooks of the running bench app
@@ -253,7 +295,9 @@ def main() -> None:
     t0 = time.perf_counter()
     only = sys.argv[1] if len(sys.argv) > 1 else ""
     rows: list[Row] = bench_startup()
-    if only != "startup":
+    if only in ("", "sandbox"):
+        rows += bench_sandbox_wait()
+    if only not in ("startup", "sandbox"):
         direct = asyncio.run(_with_app(_stream_direct))
         batched = asyncio.run(_with_app(_stream_transcript))
         rows.append(info("stream: MarkdownStream.write per chunk", direct, "chunks/s", note="baseline"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .errors import one_line
 from .models_config import (
     AGENTS,
     ANTHROPIC,
@@ -165,8 +166,7 @@ def _one_line_error(exc: BaseException) -> str:
             return f"config.{loc}: {first.get('msg', 'invalid')}"
         except Exception:
             pass
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
+    line = one_line(exc, 10_000)
     if isinstance(exc, ModuleNotFoundError):
         line = f"{line} (install the provider's package, e.g. pip install \"autogen-ext[{exc.name or ''}]\")"
     return line[:300]

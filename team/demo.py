@@ -24,6 +24,7 @@ import json
 import math
 import unicodedata
 
+from .prompts import DEMO_HINT  # noqa: F401  (headless prints it; defined with the prompts, light to import)
 from .scripted import (
     Call,
     Reply,
@@ -32,11 +33,6 @@ from .scripted import (
     ScriptStopped,
     ToolOutcome,
     Turn,
-)
-
-DEMO_HINT = (
-    "DEMO — scripted agents, real code. Set OPENAI_API_KEY (or OPENAI_API_BASE for a "
-    "local server) in .env to use a real model."
 )
 
 SEED_CODE = '''import numpy as np

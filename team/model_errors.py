@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .errors import one_line
 from .redact import scrub
 
 if TYPE_CHECKING:
@@ -50,8 +51,7 @@ def _signal(text: str) -> str:
 
 
 def _first_line(text: str, limit: int = 200) -> str:
-    line = next((ln.strip() for ln in text.strip().splitlines() if ln.strip()), "unknown error")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit) or "unknown error"
 
 
 def _has(sig: str, *needles: str) -> bool:

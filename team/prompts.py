@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Said by the app and headless `run` when no model is configured (here: light to import).
+DEMO_HINT = (
+    "DEMO — scripted agents, real code. "
+    "Set OPENAI_API_KEY (or OPENAI_API_BASE) in .env to use a real model."
+)
+
 PLANNER_ZH = """你是一个负责协调代码执行和数据分析流程的规划者。
 你需要按照以下流程协调团队工作:
 

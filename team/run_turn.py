@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from .api import EndReason, RunState
+from .errors import one_line
 from .redact import scrub
 from .run_outbox import Outbox
 
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
 
 class SandboxStartError(RuntimeError):
     """The run's sandbox could not be started (its message is the run's end line)."""
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 def quiet_autogen_logs() -> None:
@@ -115,7 +111,7 @@ class TurnDriver:
                 try:
                     await self.session.initialize()
                 except Exception as exc:
-                    detail = scrub(_first_line(exc), self.settings.secrets())
+                    detail = scrub(one_line(exc, 300), self.settings.secrets())
                     emit(ev.SandboxStatus(state="error", kind=self.sandbox_kind, detail=detail))
                     raise SandboxStartError(f"the {self.sandbox_kind} sandbox did not start: {detail}") from exc
                 emit(

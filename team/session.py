@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .errors import one_line
 from .events import has_raw_bytes
 from .sandbox.base import WORKDIR, Sandbox, SandboxError
 from .sanitize import shown_name
@@ -523,10 +524,10 @@ def _mb(size: int) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
+    """A host write error by its cause alone (the path is said next to it)."""
     if isinstance(exc, HostWriteError) and exc.strerror:
         return exc.strerror[:200]
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
+    return one_line(exc)
 
 
 def _free_space(folder: Path) -> int | None:

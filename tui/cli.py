@@ -208,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "models":
         return _models_command(argv[1:])
     args = _app_parser().parse_args(argv)
+    from tui.widgets.images import ask_terminal
+
+    ask_terminal()  # the image-support query; its answer is read after the imports below (run_app)
     try:
         settings_or_error = load_settings(args.sandbox, args.demo, args.models, shared_cap=False)
     except ConfigError as error:

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from .. import events as ev
 from ..config import Settings
+from ..errors import one_line
 from ..scale import (
     SUMMARY,
     Progress,
@@ -83,11 +84,6 @@ async def attach_data(controller: Any, path: Path) -> None:
     await controller.warm_up()
     data = await asyncio.to_thread(path.read_bytes)
     await controller.session.sandbox.files.write(f"/home/user/data/{path.name}", data)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    return (text or type(exc).__name__)[:300]
 
 
 class Evaluation:
@@ -224,14 +220,14 @@ class Evaluation:
             try:
                 await controller.warm_up()
             except Exception as exc:
-                record["verdict"] = f"the {self.settings.sandbox} sandbox did not start: {_one_line(exc)}"
+                record["verdict"] = f"the {self.settings.sandbox} sandbox did not start: {one_line(exc, 300)}"
                 return record
             timings["sandbox"] = time.monotonic() - step
             step = time.monotonic()
             try:
                 await attach_data(controller, self.options.data_dir / question.file_name)
             except Exception as exc:
-                record["verdict"] = f"uploading {question.file_name} failed: {_one_line(exc)}"
+                record["verdict"] = f"uploading {question.file_name} failed: {one_line(exc, 300)}"
                 return record
             timings["data"] = time.monotonic() - step
             if self.stop.is_set():
@@ -243,7 +239,7 @@ class Evaluation:
             timings["run"] = time.monotonic() - step
             self._score(record, question, texts, outputs, finished)
         except Exception as exc:  # noqa: BLE001 - one question must not sink the evaluation
-            record["verdict"] = f"eval error: {_one_line(exc)}"
+            record["verdict"] = f"eval error: {one_line(exc, 300)}"
         finally:
             if controller is not None:
                 step = time.monotonic()

@@ -21,6 +21,8 @@ from e2b import (
     TimeoutException,
 )
 
+from team.errors import one_line
+
 from .base import SandboxError
 
 AUTH_MESSAGE = "E2B rejected the API key (E2B_API_KEY) — check it at e2b.dev/dashboard"
@@ -32,15 +34,12 @@ RATE_LIMIT_MESSAGE = (
 BUSY_MESSAGE = "E2B is temporarily out of capacity (503) — retry in a moment"
 
 
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    text = text or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 
 def _network_detail(exc: BaseException) -> str:
     """`host:port: reason` out of the SDK's long transport messages."""
-    text = _one_line(exc, 400)
+    text = one_line(exc, 400)
     host = ""
     match = re.search(r"url \((\S+?)\)", text)
     if match:
@@ -53,7 +52,7 @@ def map_e2b_error(exc: BaseException) -> SandboxError:
     """Turn any SDK or transport exception into a one-line `SandboxError`."""
     if isinstance(exc, SandboxError):
         return exc
-    text = _one_line(exc)
+    text = one_line(exc)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, AuthenticationException):
         if "api key is required" in str(exc).lower():

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from team import errors
+
 from .. import events as ev
 from ..sandbox.kernel import split_not_kept
 from ..session import CodeSession
@@ -45,9 +47,8 @@ def trim(text: str, limit: int = MAX_TOOL_OUTPUT) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as the one line a tool result carries."""
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    """An exception as the one line a tool result carries (team/errors.py, 300 characters)."""
+    return errors.one_line(exc, 300)
 
 
 class ToolContext:

@@ -1,12 +1,17 @@
 """A stand-in for `team.run.RunController` that replays a scripted run.
 
-Same surface as the real controller (state, start/events/stop/restart,
-resume, approve/approver, cost, files), so the TUI can be driven
+Same surface as the real controller (`team.api.Controller`: state,
+start/events/stop/restart, resume, approve/approver, cost, files), so the TUI can be driven
 deterministically: fixed run ids (`run-001`, `run-002`, …), fixed times in the
 events, and files served from a host folder (`files_dir`) that becomes visible
 as the script announces them. With `record=True` it writes run records like the
 real one (events.jsonl, files/, run.json, state.json); `write_record` builds a
 record with fixed content for history tests and snapshots.
+
+Run state is told like the engine tells it: `RunStateChanged` STARTING on launch,
+RUNNING once the sandbox is up and the team starts, STOPPING (with the cause) on a
+stop, FINISHED (with the end reason), then `RunFinished`, then `OutputsSaved` once
+the files are in the record; `events()` ends after `OutputsSaved`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from team.api import RunState
 from team.config import Settings
 from team.events import (
     ApprovalDecided,
@@ -28,9 +34,11 @@ from team.events import (
     FilesChanged,
     Handoff,
     Message,
+    OutputsSaved,
     Progress,
     RunFinished,
     RunStarted,
+    RunStateChanged,
     SandboxOutput,
     SandboxStatus,
     TokenDelta,
@@ -173,7 +181,7 @@ class FakeController:
         self.settings = settings
         self.demo = settings.is_demo
         self.model_label = "DEMO" if self.demo else settings.openai_model
-        self.state = "idle"
+        self.state = RunState.IDLE
         self.run_id: str | None = None
         self.task: str | None = None
         self.sandbox_kind = settings.sandbox
@@ -232,33 +240,52 @@ class FakeController:
     def _launch(self, task: str, resumed_from: str = "") -> str:
         if not task.strip():
             raise ValueError("the task is empty")
-        if self.state in ("running", "stopping"):
+        if self.busy:
             raise RuntimeError("a run is already going")
         self._runs += 1
         self.run_id = f"run-{self._runs:03d}"
         self.task = task
-        self.state = "running"
         self._stop_requested = False
         self._queue = asyncio.Queue()
+        self._seq = 0
+        self._move(self.run_id, self._queue, RunState.STARTING)
         self._player = asyncio.create_task(self._play(self.run_id, task, self._queue, resumed_from))
         return self.run_id
 
+    @property
+    def busy(self) -> bool:
+        return self.state in (RunState.STARTING, RunState.RUNNING, RunState.STOPPING)
+
+    def _put(self, run_id: str, queue: asyncio.Queue[Event], event: Event) -> None:
+        self._seq += 1
+        if self._cost is not None and isinstance(event, Progress | RunFinished):
+            event = dataclasses.replace(
+                event, cost=self._cost, agent_tokens={"Planner": [event.tokens_in, event.tokens_out]}
+            )
+        if self.record:
+            self._record(run_id, event)
+        queue.put_nowait(event)
+
+    def _move(self, run_id: str, queue: asyncio.Queue[Event], state: RunState, reason: str = "") -> None:
+        """Change state and tell it, like the engine (`team.api.TRANSITIONS`)."""
+        self.state = state
+        self._put(run_id, queue, RunStateChanged(run_id=run_id, state=state, reason=reason))
+
+    def _finish(self, run_id: str, queue: asyncio.Queue[Event], finished: RunFinished) -> None:
+        """FINISHED, RunFinished, then the files into the record and OutputsSaved."""
+        self._move(run_id, queue, RunState.FINISHED, finished.reason)
+        self._put(run_id, queue, finished)
+        if self.record:
+            self._save_files(run_id)
+        self._put(run_id, queue, OutputsSaved(run_id=run_id, files=len(self.visible)))
+
     async def _play(self, run_id: str, task: str, queue: asyncio.Queue[Event], resumed_from: str = "") -> None:
-        seq = 0
         approve = self.approve  # read once per run, like the engine
         rejected: dict[str, str] = {}  # call_id -> reason
         edited: set[str] = set()
 
         def put(event: Event) -> None:
-            nonlocal seq
-            seq += 1
-            if self._cost is not None and isinstance(event, Progress | RunFinished):
-                event = dataclasses.replace(
-                    event, cost=self._cost, agent_tokens={"Planner": [event.tokens_in, event.tokens_out]}
-                )
-            if self.record:
-                self._record(run_id, event)
-            queue.put_nowait(event)
+            self._put(run_id, queue, event)
 
         put(RunStarted(run_id=run_id, task=task, model=self.model_label, demo=self.demo, sandbox=self.sandbox_kind,
                        isolation=self.isolation, max_messages=30, timeout=600.0, resumed_from=resumed_from,
@@ -268,10 +295,12 @@ class FakeController:
             try:
                 self._start_sandbox()
             except FakeSandboxError as exc:
-                self.state = "finished"
-                put(RunFinished(run_id=run_id, reason="error", message=f"the sandbox did not start: {exc}"))
+                self._finish(run_id, queue, RunFinished(run_id=run_id, reason="error",
+                                                        message=f"the sandbox did not start: {exc}"))
                 return
         put(SandboxStatus(run_id=run_id, state="ready", kind=self.sandbox_kind, isolation=self.isolation))
+        if self.state == RunState.STARTING:
+            self._move(run_id, queue, RunState.RUNNING)
         try:
             for event in self.script(run_id, task):
                 await asyncio.sleep(self.delay)
@@ -293,9 +322,8 @@ class FakeController:
                     self.visible.update(event.added + event.changed)
                     self.visible.difference_update(event.removed)
                 if isinstance(event, RunFinished):
-                    self.state = "finished"
-                    if self.record:
-                        self._save_files(run_id)
+                    self._finish(run_id, queue, event)
+                    return
                 put(event)
                 if isinstance(event, ToolCall) and approve and event.name in NEEDS_APPROVAL:
                     decision, detail = await self._ask(event, put)
@@ -303,13 +331,10 @@ class FakeController:
                         rejected[event.call_id] = str(detail or "")
                     elif decision == "edit":
                         edited.add(event.call_id)
-                if isinstance(event, RunFinished):
-                    return
-            self.state = "finished"
-            put(RunFinished(run_id=run_id, reason="stopped", message="stopped by the user", elapsed=1.0))
+            self._finish(run_id, queue, RunFinished(run_id=run_id, reason="stopped", message="stopped by the user",
+                                                    elapsed=1.0))
         except asyncio.CancelledError:
-            self.state = "finished"
-            put(RunFinished(run_id=run_id, reason="stopped", message="cancelled", elapsed=1.0))
+            self._finish(run_id, queue, RunFinished(run_id=run_id, reason="stopped", message="cancelled", elapsed=1.0))
 
     async def _ask(self, call: ToolCall, put: Any) -> tuple[str, Any]:
         """Approval mode, like the engine: ApprovalRequested, await the approver, ApprovalDecided."""
@@ -352,14 +377,15 @@ class FakeController:
         while True:
             event = await queue.get()
             yield event
-            if isinstance(event, RunFinished):
+            if isinstance(event, OutputsSaved):
                 return
 
     async def stop(self, force: bool = False) -> None:
         self.calls.append("stop(force)" if force else "stop")
-        if self.state != "running" and self.state != "stopping":
+        if not self.busy:
             return
-        self.state = "stopping"
+        if self.state != RunState.STOPPING and self.run_id is not None and self._queue is not None:
+            self._move(self.run_id, self._queue, RunState.STOPPING, "stopped")
         self._stop_requested = True
         if (force or self._approving) and self._player is not None:  # the engine cancels a waiting approver
             self._player.cancel()
@@ -367,11 +393,10 @@ class FakeController:
 
     async def restart(self, keep_sandbox: bool = False) -> str:
         self.calls.append("restart")
-        if self.state in ("running", "stopping"):
+        if self.busy:
             await self.stop(force=True)
         if not keep_sandbox:  # like the engine: a fresh, empty sandbox
             self.visible.clear()
-        self.state = "idle"
         return self.start(self.task or "")
 
     async def reset_sandbox(self) -> None:
@@ -412,6 +437,27 @@ class FakeController:
             return target
 
         return await asyncio.to_thread(copy)
+
+    # The rest of `team.api.Controller`: one scripted turn per run, data copied as files.
+    def can_follow_up(self) -> bool:
+        return False  # each script is one whole turn: a new task starts a new run
+
+    def follow_up(self, text: str) -> str:
+        raise RuntimeError("the fake controller plays one scripted turn per run")
+
+    async def add_data(self, paths: list[str], *, progress: Any = None, consent: bool = False) -> list[dict[str, Any]]:
+        self.calls.append("add_data")
+        copied = []
+        for source in map(Path, paths):
+            target = self.files_dir / "data" / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(shutil.copyfile, source, target)
+            self.visible.add(f"data/{source.name}")
+            copied.append({"path": f"data/{source.name}", "size": target.stat().st_size})
+        return copied
+
+    async def table_preview(self, path: str, *, sheet: str | int = 0, stats: bool = False) -> dict[str, Any]:
+        raise FakeSandboxError(f"the fake sandbox reads no tables ({path})")
 
 
 def write_record(

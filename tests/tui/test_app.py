@@ -411,9 +411,9 @@ async def test_previews_of_each_kind(make_app):
 
 
 async def test_large_file_is_read_partially(make_app, files_dir: Path, monkeypatch):
-    import tui.app as app_module
+    import tui.files as files_module
 
-    monkeypatch.setattr(app_module, "MAX_PREVIEW_BYTES", 2_000)
+    monkeypatch.setattr(files_module, "MAX_PREVIEW_BYTES", 2_000)
     app = make_app(all_files_visible=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: _ready(app))

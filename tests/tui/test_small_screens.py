@@ -268,7 +268,12 @@ async def test_history_screen_small(make_app, settings, files_dir, size):
 
 
 async def _settle(pilot) -> None:
+    from tui.widgets.transcript import ToolView
+
     app = pilot.app
+    for view in app.screen_stack[0].query(ToolView):  # charts load on their own: a snapshot waits for them
+        if getattr(view, "result", None) is not None and view.result.images:
+            await wait_for(pilot, lambda v=view: bool(v.query_one(".images").children))
     for screen in app.screen_stack:
         for transcript in screen.query("Transcript"):
             await transcript.flush_now()

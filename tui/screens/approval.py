@@ -30,12 +30,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TextArea
 
+from tui.format import SYNTAX_THEME, lexer_for
 from tui.inert import inert
 from tui.widgets.status_bar import PriorityFooter
 
 Decision = tuple[str, Any]  # ("approve", None) | ("edit", {arg: new}) | ("reject", reason)
 
-SYNTAX_THEME = "monokai"
 
 
 def _editable(name: str) -> tuple[str, str]:
@@ -51,9 +51,7 @@ def _editable(name: str) -> tuple[str, str]:
 def _lexer_for(name: str, args: dict[str, Any]) -> str:
     language = _editable(name)[1]
     if not language:  # the file's own: write_file's content is highlighted as its file_path says
-        from tui.widgets.preview import LEXERS, extension
-
-        return LEXERS.get(extension(str(args.get("file_path", ""))), "text")
+        return lexer_for(str(args.get("file_path", "")))
     return language
 
 
@@ -140,7 +138,7 @@ class ApprovalScreen(ModalScreen[Decision]):
                     soft_wrap=not self.code,
                     tab_behavior="focus",
                     show_line_numbers=self.code,
-                    theme="monokai",
+                    theme=SYNTAX_THEME,
                 )
                 editor.display = False
                 yield editor

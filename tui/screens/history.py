@@ -29,11 +29,11 @@ from textual.widgets.data_table import ColumnKey
 from team.events import TokenDelta
 from team.history import plural
 from team.session import FileEntry
+from tui.format import cost_label, reason_label, tokens
 from tui.inert import inert, inert_markup
 from tui.screens.choice import ChoiceModal
 from tui.widgets.file_tree import FileTree
 from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
-from tui.widgets.status_bar import REASON_LABELS, _tokens, cost_label
 from tui.widgets.transcript import Transcript
 
 TASK_WIDTH = 48  # at most; narrower on a narrow screen so Started, Reason and Task all show
@@ -78,7 +78,7 @@ async def export_and_notify(app: Any, runs_dir: Path, run_id: str, fmt: str) -> 
 
     try:
         path = await asyncio.to_thread(export_run, runs_dir, run_id, fmt)
-    except Exception as exc:
+    except Exception as exc:  # a damaged record: said in a toast
         app.notify(f"Cannot export run {run_id}: {exc}", severity="error", timeout=10)
         return None
     kind = "Markdown" if fmt == "md" else "notebook"
@@ -150,7 +150,7 @@ class HistoryScreen(Screen[None]):
 
         try:
             self.runs = await asyncio.to_thread(list_runs, self.runs_dir)
-        except Exception as exc:
+        except Exception as exc:  # an unreadable runs folder: said, and an empty list
             self.notify(f"Cannot read the run history: {exc}", severity="error")
             self.runs = []
         self.loaded = True
@@ -175,7 +175,7 @@ class HistoryScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for run in self.shown:
-            reason = REASON_LABELS.get(run.reason, run.reason.upper())
+            reason = reason_label(run.reason)
             style = "red" if run.reason in ("error", "interrupted") else ""
             reason_cell = Text(inert(reason), style=style)
             if run.incomplete:  # the record lacks something (full disk, I/O error): see the run's view
@@ -187,7 +187,7 @@ class HistoryScreen(Screen[None]):
                 f"{run.duration:.0f} s",
                 str(len(run.files)),
                 str(run.messages),
-                f"{_tokens(run.tokens_in)}↑ {_tokens(run.tokens_out)}↓",
+                f"{tokens(run.tokens_in)}↑ {tokens(run.tokens_out)}↓",
                 cost_label(run.cost, run.model == "DEMO"),
                 inert_markup(run.run_id),
                 key=run.run_id,
@@ -255,7 +255,7 @@ class RunViewScreen(Screen[None]):
         yield Header(show_clock=False, icon="◆")
         s = self.summary
         label = Text(f"read-only: run {self.run_id}", style="bold")
-        reason = REASON_LABELS.get(s.reason, s.reason.upper())
+        reason = reason_label(s.reason)
         files = plural(len(s.files), "file")
         label.append(inert(f"  ·  {_started(s.started)} · {reason} · {s.duration:.0f} s · {files}"), "")
         if not s.resumable:
@@ -291,7 +291,7 @@ class RunViewScreen(Screen[None]):
         try:
             events = await asyncio.to_thread(load_events, self.runs_dir, self.run_id)
             entries = await asyncio.to_thread(self.files.list_entries)
-        except Exception as exc:
+        except Exception as exc:  # a damaged record: said in the transcript
             self.transcript.add_note(f"✗ cannot read run {self.run_id}: {exc}", "bold red")
             await self.transcript.flush_now()
             self.loaded = True
@@ -318,7 +318,7 @@ class RunViewScreen(Screen[None]):
         preview = self.query_one(Preview)
         try:
             data = await asyncio.to_thread(self.files.read, entry.path, MAX_PREVIEW_BYTES)
-        except Exception as exc:
+        except Exception as exc:  # said in the preview pane
             await preview.show_message(entry.path, f"Cannot read {entry.path}: {exc}")
             return
         await preview.show(entry.path, data, size=max(entry.size, len(data)))

@@ -13,11 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import on
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from team.events import FilesChanged, RunFinished
 from team.filetypes import human_size
 from tui.inert import inert
+from tui.messages import EngineEvent
 
 ROOT_LABEL = "/home/user"
 
@@ -38,8 +42,22 @@ class FileTree(Tree[Any]):
         self.show_root = True
         self.guide_depth = 3
 
+    ENGINE_EVENTS = (FilesChanged, RunFinished)  # what `tui/driver.py` posts to this pane
+
+    class Stale(Message):
+        """The sandbox's files changed: the tree wants a new listing (the app owns the sandbox)."""
+
     def on_mount(self) -> None:
         self.root.expand()
+
+    @on(EngineEvent)
+    def _engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, FilesChanged):
+            self.mark_changed(event.added, event.changed, event.removed)
+            self.post_message(self.Stale())
+        elif isinstance(event, RunFinished):
+            self.post_message(self.Stale())  # the run's last files
 
     def mark_changed(self, added: list[str], changed: list[str], removed: list[str]) -> None:
         """Remember which paths are new or changed (shown with ● until viewed)."""

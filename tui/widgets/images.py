@@ -3,9 +3,11 @@
 textual-image detects Sixel/Kitty support by querying the terminal when
 `textual_image.widget` is first imported (up to three queries with 0.1 s
 timeouts) and imports numpy (~0.16 s) — both before the first paint if done
-naively. Instead `detect()` (called by `run_app` while we still own the
-terminal) asks once: a Kitty graphics query followed by DA1, which every
+naively. Instead we ask once: a Kitty graphics query followed by DA1, which every
 terminal answers, so no timeout is spent on a terminal that supports neither.
+The query is sent by `ask_terminal()` as the CLI starts and its answer read by
+`detect()` (in `run_app`, while we still own the terminal), so the round trip
+overlaps the app's imports and costs the first paint nothing.
 The library itself is imported later (`load()`, in a thread after the first
 paint) with its own detection disabled.
 
@@ -65,23 +67,62 @@ def _is_tty() -> bool:
     return bool(sys.__stdout__ and sys.__stdout__.isatty() and sys.__stdin__ and sys.__stdin__.isatty())
 
 
-def _query_terminal(timeout: float = 0.2) -> tuple[bool, bool]:
-    """(sixel, kitty graphics) from one round trip: a graphics query, then DA1."""
-    import select
+QUERY = "\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[c"  # a Kitty graphics query, then DA1
+_pending: tuple[int, Any, float] | None = None  # (fd, saved termios, deadline) of a query sent, unread
+
+
+def ask_terminal(timeout: float = 0.2) -> None:
+    """Send the image-support query now and read the answer later (`detect()`), so the
+    round trip overlaps the app's imports instead of delaying the first paint."""
+    global _pending
+    name = _override or configured()
+    if name != "auto" or _detected is not None or _pending is not None or not _is_tty() or os.name != "posix":
+        return
     import termios
     import tty
 
-    fd = sys.__stdin__.fileno()  # type: ignore[union-attr]
-    saved = termios.tcgetattr(fd)
+    try:
+        fd = sys.__stdin__.fileno()  # type: ignore[union-attr]
+        saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)  # no echo of the answer, no waiting for a newline
+        sys.__stdout__.write(QUERY)  # type: ignore[union-attr]
+        sys.__stdout__.flush()  # type: ignore[union-attr]
+    except (OSError, termios.error, ValueError) as exc:  # not a usable terminal: halfcell then
+        import logging
+
+        logging.getLogger(__name__).debug("image query not sent: %s", exc)
+        return
+    _pending = (fd, saved, time.monotonic() + timeout)
+    import atexit
+
+    atexit.register(_restore)  # should the app never start (a crash on the way), the terminal is given back
+
+
+def _restore() -> None:
+    global _pending
+    if _pending is not None:
+        import termios
+
+        fd, saved, _ = _pending
+        _pending = None
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _read_answer() -> tuple[bool, bool]:
+    """(sixel, kitty graphics) from the answer to `ask_terminal`'s query (DA1 ends it)."""
+    global _pending
+    import select
+    import termios
+
+    assert _pending is not None
+    fd, saved, deadline = _pending
+    _pending = None
     buf = b""
     try:
-        tty.setcbreak(fd)
-        sys.__stdout__.write("\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[c")  # type: ignore[union-attr]
-        sys.__stdout__.flush()  # type: ignore[union-attr]
-        deadline = time.monotonic() + timeout
         while not re.search(rb"\x1b\[\?[\d;]*c", buf):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            # Past the deadline (the imports took longer), what already came is still read.
+            remaining = max(deadline - time.monotonic(), 0.01)
+            if not select.select([fd], [], [], remaining)[0]:
                 break
             buf += os.read(fd, 1024)
     finally:
@@ -105,13 +146,14 @@ def _cell_size() -> tuple[int, int]:
         )
         if rows and cols and width and height:
             return width // cols, height // rows
-    except Exception:
-        pass
+    except (ImportError, OSError, ValueError):  # no terminal (tests, a pipe): the VT340's size below
+        return 10, 20
     return 10, 20
 
 
 def detect() -> None:
-    """Detect the terminal's image support now, before Textual owns stdin (auto only)."""
+    """The terminal's image support (auto only), read before Textual owns stdin: the
+    answer to the query `ask_terminal()` sent earlier (sent now if it was not)."""
     global _detected
     name = _override or configured()
     if name != "auto" or _detected is not None:
@@ -119,17 +161,16 @@ def detect() -> None:
     if not _is_tty() or os.name != "posix":
         _detected = "unicode" if not _is_tty() else "halfcell"
         return
-    try:
-        sixel, tgp = _query_terminal()
-    except Exception:
-        sixel = tgp = False
-    _detected = "sixel" if sixel else "tgp" if tgp else "halfcell"
-    try:
-        from textual_image import _terminal
+    ask_terminal()
+    sixel = tgp = False
+    if _pending is not None:
+        try:
+            sixel, tgp = _read_answer()
+        except (OSError, ValueError) as exc:  # an odd terminal: halfcell works everywhere
+            import logging
 
-        _terminal.get_cell_size._result = _terminal.CellSize(*_cell_size())  # type: ignore[attr-defined]
-    except Exception:
-        pass
+            logging.getLogger(__name__).debug("image query unanswered: %s", exc)
+    _detected = "sixel" if sixel else "tgp" if tgp else "halfcell"
 
 
 class _NotATerminal:
@@ -157,7 +198,10 @@ def load() -> Any | None:
             _terminal.get_cell_size._result = _terminal.CellSize(*_cell_size())  # type: ignore[attr-defined]
         sys.__stdout__ = _NotATerminal(real)  # type: ignore[misc]
         import textual_image.widget as tiw
-    except Exception:
+    except Exception as exc:  # images are optional: a broken textual-image means no images, not a crash
+        import logging
+
+        logging.getLogger(__name__).warning("textual-image unavailable: %r", exc)
         return None
     finally:
         sys.__stdout__ = real  # type: ignore[misc]
@@ -192,7 +236,7 @@ def make_image(data: bytes, **kwargs: Any) -> Any | None:
     try:
         picture = PILImage.open(io.BytesIO(data))
         picture.load()
-    except Exception:
+    except Exception:  # not an image PIL can read (any of its decoders' errors): shown as a file instead
         return None
     return cls(picture, **kwargs)
 
@@ -208,7 +252,7 @@ def fit(image: Any, max_width: int) -> Any:
 
         cell = get_cell_size()
         cell_w, cell_h = max(1, cell.width), max(1, cell.height)
-    except Exception:
+    except Exception:  # textual-image's own probe failed: assume the VT340's 10×20 cell
         cell_w, cell_h = 10, 20
     width_px, height_px = max(1, image._image_width), max(1, image._image_height)
     width = max(4, min(max_width, round(width_px / cell_w)))

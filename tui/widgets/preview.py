@@ -21,26 +21,15 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from team.filetypes import binary_kind, human_size, is_binary
+from tui.format import LEXERS, SYNTAX_THEME, extension  # noqa: F401  (extension: used by callers)
 from tui.inert import inert, inert_markup, inert_text
 from tui.widgets.images import fit, make_image
 
 MAX_PREVIEW_BYTES = 1_000_000
 MAX_CSV_ROWS = 1_000
 MAX_TEXT_LINES = 3_000
-SYNTAX_THEME = "monokai"
 
 IMAGE_EXTS = {"png", "jpg", "jpeg", "gif", "bmp", "webp"}
-LEXERS = {
-    "py": "python", "json": "json", "md": "markdown", "sh": "bash", "yaml": "yaml", "yml": "yaml",
-    "toml": "toml", "html": "html", "htm": "html", "js": "javascript", "ts": "typescript",
-    "sql": "sql", "r": "r", "ipynb": "json", "xml": "xml", "css": "css", "ini": "ini",
-    "cfg": "ini", "txt": "text", "log": "text", "csv": "text", "tsv": "text",
-}
-def extension(path: str) -> str:
-    name = path.rsplit("/", 1)[-1]
-    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
-
-
 def describe_binary(data: bytes) -> str:
     return binary_kind(data) or "binary data"
 

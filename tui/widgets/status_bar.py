@@ -14,28 +14,41 @@ import time
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding
 from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 
 from team.config import DEFAULT_MAX_MESSAGES, DEFAULT_TIMEOUT
+from team.errors import one_line
+from team.events import Message as ChatMessage
+from team.events import (
+    Progress,
+    RunFinished,
+    RunStarted,
+    RunStateChanged,
+    SandboxStatus,
+    TokenDelta,
+    ToolCall,
+)
 from team.sandbox.kinds import is_unisolated
+from tui.format import (  # noqa: F401  (REASON_LABELS, budget_label: re-exported for old imports)
+    REASON_LABELS,
+    agent_tokens_text,
+    budget_label,
+    cost_label,
+    model_name,
+    reason_label,
+    short_id,
+    tokens,
+)
 from tui.inert import inert
-
-REASON_LABELS = {
-    "terminate": "TERMINATE",
-    "max_messages": "MAX MESSAGES",
-    "timeout": "TIMEOUT",
-    "stopped": "STOPPED",
-    "error": "ERROR",
-    "loop": "LOOP",
-    "budget": "BUDGET",  # SBTEAM_MAX_COST reached
-    "degenerate": "DEGENERATE",  # a reply repeated itself twice
-}
+from tui.messages import EngineEvent
 
 STATE_STYLES = {
     "starting sandbox": "bold yellow",
+    "starting": "bold yellow",
     "idle": "bold green",
     "running": "bold cyan",
     "stopping": "bold yellow",
@@ -43,41 +56,6 @@ STATE_STYLES = {
     "finished": "bold magenta",
     "error": "bold red",
 }
-
-
-def _tokens(n: int) -> str:
-    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
-
-
-def cost_label(cost: float | None, demo: bool = False) -> str:
-    """"$0" for DEMO (it costs nothing), "—" when the model's price is unknown."""
-    if cost is None:
-        return "$0" if demo else "—"
-    if cost == 0:
-        return "$0"
-    from team.cost import format_cost
-
-    return format_cost(cost)
-
-
-def budget_label(cost: float | None, cap: float) -> str:
-    """`$0.12/$1.00`: the run's cost against SBTEAM_MAX_COST, like the other limits."""
-    digits = 2 if cap >= 0.1 else 4
-    spent = "$?" if cost is None else f"${cost:.{digits}f}"
-    return f"{spent}/${cap:.{digits}f}"
-
-
-def short_id(run_id: str) -> str:
-    """`20250102-093000-abc123` → `093000-abc123` (the date is in the history)."""
-    parts = run_id.split("-")
-    if len(parts) >= 3 and parts[0].isdigit() and len(parts[0]) == 8:
-        return "-".join(parts[1:])
-    return run_id
-
-
-def agent_tokens_text(agent_tokens: dict[str, list[int]]) -> str:
-    """`Planner 1.2k↑ 300↓ · CodeAgent …` (per-agent usage)."""
-    return " · ".join(f"{agent} {_tokens(v[0])}↑ {_tokens(v[1])}↓" for agent, v in agent_tokens.items() if len(v) >= 2)
 
 
 def _bar(value: int, total: int, width: int = 8) -> str:
@@ -168,6 +146,63 @@ class StatusBar(Static):
         self.resumed_from = ""
         self.approve = False
         self._elapsed_at: float | None = None  # monotonic time `elapsed` was last set while running
+        self._sandbox_starting = False  # a run is (re)starting the sandbox: a failure there is the sandbox's
+
+    ENGINE_EVENTS = (Progress, TokenDelta, ChatMessage, ToolCall, RunStarted, SandboxStatus, RunFinished,
+                     RunStateChanged)  # what `tui/driver.py` posts to this pane
+
+    def reset_run(self) -> None:
+        """A new turn, restart or resume: nothing counted yet."""
+        self.set(agent="", messages=0, elapsed=0.0, tokens_in=0, tokens_out=0, reason="", cost=None,
+                 agent_tokens={}, resumed_from="", turn=1, conversation_messages=0, conversation_elapsed=0.0)
+
+    @on(EngineEvent)
+    def _engine_event(self, message: EngineEvent) -> None:
+        """The run's numbers, agent, limits and sandbox (the state itself comes from the app)."""
+        event = message.event
+        if isinstance(event, Progress):
+            self.set(
+                agent=event.agent, messages=event.messages, max_messages=event.max_messages,
+                elapsed=event.elapsed, timeout=event.timeout, tokens_in=event.tokens_in,
+                tokens_out=event.tokens_out, cost=event.cost, agent_tokens=event.agent_tokens,
+                conversation_messages=event.conversation_messages,
+                conversation_elapsed=event.conversation_elapsed,
+            )
+        elif isinstance(event, TokenDelta | ChatMessage | ToolCall):
+            if event.agent != "user" and event.agent != self.agent:
+                self.set(agent=event.agent)
+        elif isinstance(event, RunStarted):
+            self.set(
+                max_messages=event.max_messages, timeout=event.timeout, sandbox_kind=event.sandbox,
+                isolation=event.isolation, model=model_name(event.demo, event.model), demo=event.demo,
+                resumed_from=event.resumed_from, limits=event.limits, turn=event.turn,
+            )
+        elif isinstance(event, SandboxStatus):
+            self._sandbox_starting = event.state == "starting"
+            if event.state == "starting":
+                self.set(sandbox_kind=event.kind, isolation="starting…", sandbox_error="")
+            elif event.state == "error":
+                self.set(sandbox_kind=event.kind, isolation=event.isolation,
+                         sandbox_error=one_line(event.detail) or "sandbox error")
+            else:
+                self.set(sandbox_kind=event.kind, isolation=event.isolation, sandbox_error="",
+                         limits=event.limits or self.limits)
+        elif isinstance(event, RunStateChanged):
+            if event.state == "finished" and event.reason:
+                self.set(reason=event.reason)  # with the state, not a moment after it
+        elif isinstance(event, RunFinished):
+            if self._sandbox_starting:  # the run ended while its sandbox was starting: the start failed
+                self._sandbox_starting = False
+                self.set(sandbox_error=one_line(event.message or "the sandbox did not start"))
+            self.set(
+                reason=event.reason,
+                messages=event.messages or self.messages,
+                elapsed=event.elapsed or self.elapsed,
+                tokens_in=event.tokens_in or self.tokens_in,
+                tokens_out=event.tokens_out or self.tokens_out,
+                cost=event.cost if event.cost is not None else self.cost,
+                agent_tokens=event.agent_tokens or self.agent_tokens,
+            )
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
@@ -198,7 +233,7 @@ class StatusBar(Static):
     @property
     def state_label(self) -> str:
         if self.state == "finished":
-            return inert(f"finished: {REASON_LABELS.get(self.reason, self.reason.upper())}")
+            return inert(f"finished: {reason_label(self.reason)}")
         return inert(self.state)
 
     def parts(self) -> list[tuple[str, Text]]:
@@ -220,14 +255,14 @@ class StatusBar(Static):
         parts.append(("messages", Text(f"msgs {self.messages}/{self.max_messages}")))
         parts.append(("bar", Text(_bar(self.messages, self.max_messages), "cyan")))
         parts.append(("elapsed", Text(f"{self.shown_elapsed():.0f}s/{self.timeout:.0f}s")))
-        tokens = Text(f"tok {_tokens(self.tokens_in)}↑ {_tokens(self.tokens_out)}↓ ")
+        usage = Text(f"tok {tokens(self.tokens_in)}↑ {tokens(self.tokens_out)}↓ ")
         if self.max_cost is not None and not self.demo:
-            parts.append(("tokens", tokens))
+            parts.append(("tokens", usage))
             over = self.cost is not None and self.cost >= self.max_cost * 0.8
             parts.append(("budget", Text(budget_label(self.cost, self.max_cost), "bold red" if over else "bold green")))
         else:
-            tokens.append(cost_label(self.cost, self.demo), "bold green" if self.cost else "")
-            parts.append(("tokens", tokens))
+            usage.append(cost_label(self.cost, self.demo), "bold green" if self.cost else "")
+            parts.append(("tokens", usage))
         if self.demo:
             parts.append(("model", Text(" DEMO ", "bold black on yellow")))
         else:

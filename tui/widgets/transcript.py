@@ -15,11 +15,13 @@ Why it is built this way (see DESIGN.md "Transcript" budgets):
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Collapsible, Label, Static
@@ -40,9 +42,17 @@ from team.events import (
 )
 from team.filetypes import human_size
 from team.sanitize import InertStream
+from tui.format import (
+    SYNTAX_THEME,
+    agent_tokens_text,
+    cost_label,
+    lexer_for,
+    model_name,
+    reason_label,
+)
 from tui.inert import inert, inert_content, inert_text
+from tui.messages import EngineEvent
 from tui.widgets.images import fit, make_image
-from tui.widgets.status_bar import REASON_LABELS, agent_tokens_text, cost_label
 
 MAX_MOUNTED = 150
 THUMB_WIDTH = 40  # cells
@@ -50,7 +60,6 @@ KEEP_RICH = 30  # the newest items keep a Textual `Markdown`; older ones become 
 FLUSH_INTERVAL = 0.05
 MAX_OUTPUT_CHARS = 8_000
 MAX_RESULT_CHARS = 4_000
-SYNTAX_THEME = "monokai"
 
 AGENT_CLASSES = {
     "Planner": "agent-planner",
@@ -72,23 +81,6 @@ def _clip(text: str, limit: int) -> str:
 
 def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
-
-
-def _lexer_for(path: str) -> str:
-    ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    return {
-        "py": "python",
-        "json": "json",
-        "csv": "text",
-        "md": "markdown",
-        "sh": "bash",
-        "yaml": "yaml",
-        "yml": "yaml",
-        "toml": "toml",
-        "html": "html",
-        "js": "javascript",
-        "sql": "sql",
-    }.get(ext, "text")
 
 
 def call_summary(name: str, arguments: dict[str, Any]) -> str:
@@ -168,7 +160,8 @@ class MessageView(Vertical):
             if held and self.stream is not None:
                 await self.stream.write(held)
             await self.stop_stream()
-            if self.final.strip() != self.text.strip():
+            shown = self.markdown.source.strip()  # what the stream rendered (its last write can be lost)
+            if self.final.strip() != self.text.strip() or shown != inert(self.final).strip():
                 self.text = self.final
                 await self.markdown.update(inert(self.final))
             self.done = True
@@ -224,7 +217,7 @@ class ToolView(Vertical):
         if self.call.name == "write_file" and "content" in args:
             path = str(args.get("file_path", ""))
             content = inert(_clip(str(args["content"]), 6_000))
-            return Syntax(content, _lexer_for(path), theme=SYNTAX_THEME, word_wrap=True)
+            return Syntax(content, lexer_for(path), theme=SYNTAX_THEME, word_wrap=True)
         shown = inert(json.dumps(args, ensure_ascii=False, indent=2))
         return Syntax(shown, "json", theme=SYNTAX_THEME, word_wrap=True)
 
@@ -288,8 +281,11 @@ class Transcript(VerticalScroll, can_focus_children=False):
     Transcript { layout: stream; }
     """
 
-    def __init__(self, image_loader: ImageLoader | None = None, **kwargs) -> None:
+    def __init__(
+        self, image_loader: ImageLoader | None = None, notes: list[tuple[str, str]] | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
+        self._first_notes = list(notes or [])  # (text, style): composed, so they are in the first paint
         self.record: list[Event] = []
         self.image_loader = image_loader
         self.hidden = 0
@@ -302,6 +298,8 @@ class Transcript(VerticalScroll, can_focus_children=False):
 
     def compose(self):
         yield Static("", id="hidden-note", classes="note")
+        for text, style in self._first_notes:
+            yield Static(inert_text(text, style=style), classes="item note")
 
     def on_mount(self) -> None:
         self.query_one("#hidden-note").display = False
@@ -309,6 +307,13 @@ class Transcript(VerticalScroll, can_focus_children=False):
         self.set_interval(FLUSH_INTERVAL, self._flush)
 
     # -- feeding ---------------------------------------------------------
+
+    @on(EngineEvent)
+    def _engine_event(self, message: EngineEvent) -> None:
+        try:
+            self.add_event(message.event)
+        except Exception as exc:  # a rendering bug must not end the run's view; the run goes on
+            self.log.error(f"transcript failed on {message.event.type}: {exc!r}")
 
     def add_event(self, event: Event) -> None:
         """Queue an event for rendering (cheap; the DOM is touched on the next flush)."""
@@ -380,7 +385,7 @@ class Transcript(VerticalScroll, can_focus_children=False):
             self.add_note("✓ approved by you" + (" (edited)" if ev.decision == "edit" else ""), "green")
 
     def _ev_run_started(self, ev: RunStarted) -> None:
-        model = "DEMO" if ev.demo else ev.model
+        model = model_name(ev.demo, ev.model)
         if ev.turn > 1:  # a follow-up in the same conversation: same team, sandbox and variables
             self._queued.append(Static(inert_text(f"──── turn {ev.turn} · follow-up ────", style="bold"), classes="item turn-divider"))
         line = f"run {ev.run_id} · {model} · {ev.sandbox}/{ev.isolation}"
@@ -401,7 +406,7 @@ class Transcript(VerticalScroll, can_focus_children=False):
             self.add_note(f"   not uploaded: {item.get('path')} ({item.get('reason')})", "yellow")
 
     def _ev_run_finished(self, ev: RunFinished) -> None:
-        label = REASON_LABELS.get(ev.reason, ev.reason.upper())
+        label = reason_label(ev.reason)
         text = inert_text(f"■ finished: {label}", style="bold red" if ev.reason == "error" else "bold")
         text.append(f" · {ev.messages} messages · {ev.elapsed:.0f} s", style="dim")
         if ev.cost is not None:
@@ -476,15 +481,31 @@ class Transcript(VerticalScroll, can_focus_children=False):
                 note.update(f"… {self.hidden} earlier items hidden (all kept in the run record)")
 
     async def flush_now(self) -> None:
-        """Render everything queued (tests, snapshots, end of run)."""
+        """Render everything posted so far (tests, snapshots, end of run): the events
+        still in this pane's message queue first, then what they queued."""
+        from textual._context import active_message_pump
+
+        if active_message_pump.get(None) is not self:  # (from its own handler the queue cannot drain)
+            while not self._message_queue.empty():  # noqa: ASYNC110  (Textual's queue has no "drained" event)
+                await asyncio.sleep(0.005)
         self._dirty = True
         while self._dirty or self._flushing:
             if self._flushing:
-                import asyncio
-
                 await asyncio.sleep(0.01)
                 continue
             await self._flush()
+        if active_message_pump.get(None) is not self and self.is_attached:
+            # Markdown mounts its last blocks a frame or two later and the anchor then scrolls
+            # to the end: wait until two refreshes in a row leave the size and place alone.
+            last = None
+            for _ in range(20):
+                refreshed = asyncio.Event()
+                self.call_after_refresh(refreshed.set)
+                await refreshed.wait()
+                shape = (self.virtual_size, self.scroll_y)
+                if shape == last:
+                    break
+                last = shape
 
     async def clear(self) -> None:
         """Forget everything (Ctrl+N)."""
