@@ -101,7 +101,7 @@ class _RequestShaping:
         from openai import NOT_GIVEN
 
         stream_future = asyncio.ensure_future(
-            self._client.chat.completions.create(  # type: ignore[attr-defined]
+            self._client.chat.completions.create(  # type: ignore[attr-defined]  # AutoGen's own openai client, private: no public hook for a raw request
                 messages=oai_messages,
                 stream=True,
                 tools=tool_params if len(tool_params) > 0 else NOT_GIVEN,
@@ -142,7 +142,7 @@ class _RequestShaping:
         extra_create_args: Mapping[str, Any] = {},
         **kw: Any,
     ) -> Any:
-        return await super().create(  # type: ignore[misc]
+        return await super().create(  # type: ignore[misc]  # a mixin: super() is the AutoGen client it is mixed into
             messages,
             tools=list(tools),
             extra_create_args=_extra_args(tools, extra_create_args),
@@ -160,7 +160,7 @@ class _RequestShaping:
     ) -> AsyncGenerator[Any, None]:
         if include_usage is None and "stream_options" not in extra_create_args:
             include_usage = True
-        inner = super().create_stream(  # type: ignore[misc]
+        inner = super().create_stream(  # type: ignore[misc]  # as above
             messages,
             tools=list(tools),
             extra_create_args=_extra_args(tools, extra_create_args),

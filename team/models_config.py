@@ -376,7 +376,7 @@ def _spec_from(
     key_from = ""
     raw_key = config.get("api_key")
     if isinstance(raw_key, str) and VAR_REFERENCE.search(raw_key):
-        key_from = VAR_REFERENCE.search(raw_key).group(0)  # type: ignore[union-attr]
+        key_from = VAR_REFERENCE.search(raw_key).group(0)  # type: ignore[union-attr]  # the variable reference was matched just above
     elif raw_key:
         key_from = "the file"
     elif provider in KEY_VARIABLES and not (provider == AZURE and ("azure_ad_token_provider" in expanded or "azure_ad_token" in expanded)):

@@ -277,7 +277,7 @@ class TurnDriver:
             decision = await self.approver(agent, call_id, name, args)
         kind = decision[0] if decision[0] in ("approve", "edit", "reject") else "reject"
         reason = str(decision[1]) if kind == "reject" else ""
-        self._emit(ev.ApprovalDecided(call_id=call_id, decision=kind, reason=reason))  # type: ignore[arg-type]
+        self._emit(ev.ApprovalDecided(call_id=call_id, decision=kind, reason=reason))  # type: ignore[arg-type]  # kind is one of the three decisions, checked by the approver
         return kind, decision[1]
 
     def _describe_error(self, exc: BaseException) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,7 +55,7 @@ from tui.widgets.task_input import TaskInput
 from tui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
-    from tui.screens.approval import ApprovalBroker
+    pass
 
 __all__ = ["DEMO_HINT", "SbteamApp", "default_controller", "default_task", "run_app"]
 
@@ -79,7 +78,9 @@ class MainScreen(Screen):
 
     def on_resize(self) -> None:
         # Runs before Screen's own resize handler sets the breakpoint classes: look after it.
-        self.call_after_refresh(self.app.update_files_hint)  # type: ignore[attr-defined]  (SbteamApp's)
+        app = self.app
+        if isinstance(app, SbteamApp):
+            self.call_after_refresh(app.update_files_hint)
 
 
 class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
@@ -126,13 +127,6 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         self._quitting = False
         self.approve_mode = approve
         self.run_panes = []
-
-    @cached_property
-    def approvals(self) -> ApprovalBroker:  # type: ignore[override]  (the mixins declare it)
-        """The controller's approver (imported on first use: not needed for the first paint)."""
-        from tui.screens.approval import ApprovalBroker
-
-        return ApprovalBroker(self)
 
     # -- layout -----------------------------------------------------------------
 
@@ -188,24 +182,6 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         if self.settings is None:
             return []
         return ([(DEMO_HINT, "bold yellow")] if self.settings.is_demo else []) + [(WELCOME, "dim")]
-
-    # The main screen's panes, looked up there (not on `self.screen`, which is a
-    # modal while Ctrl+N asks) so events keep rendering under a modal.
-    @property
-    def transcript(self) -> Transcript:
-        return self.screen_stack[0].query_one(Transcript)
-
-    @property
-    def status(self) -> StatusBar:
-        return self.screen_stack[0].query_one(StatusBar)
-
-    @property
-    def file_tree(self) -> FileTree:
-        return self.screen_stack[0].query_one(FileTree)
-
-    @property
-    def preview(self) -> Preview:
-        return self.screen_stack[0].query_one(Preview)
 
     # -- what reaches the terminal -------------------------------------------------
 

@@ -18,17 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.app import App
 
 from team.config import Settings
 from team.errors import one_line
 from tui.format import model_name
 from tui.inert import inert
+from tui.panes import Panes
 
 if TYPE_CHECKING:
     from team.api import Controller
-    from tui.screens.approval import ApprovalBroker
-    from tui.widgets.status_bar import StatusBar
 
 ControllerFactory = Callable[[Settings], Any]
 HEAVY_MODULES = (  # imported in a thread after the first paint so the engine starts warm
@@ -82,7 +80,7 @@ def _report_ready(task: asyncio.Task[None]) -> None:
     Path(os.environ["SBTEAM_READY_FILE"]).write_text(repr(time.time()) if ok else "failed")
 
 
-class Boot(App[int]):
+class Boot(Panes):
     """Build the controller, warm its sandbox up, close it on quit (mixed into `SbteamApp`)."""
 
     settings: Settings | None
@@ -91,12 +89,10 @@ class Boot(App[int]):
     booted: asyncio.Event
     warming: bool
     approve_mode: bool
-    approvals: ApprovalBroker
     autostart: bool
     initial_task: str | None
     initial_data: list[str]
     data_consent: bool
-    status: StatusBar
     _quitting: bool
 
     def report_first_paint(self) -> None:
@@ -122,15 +118,15 @@ class Boot(App[int]):
                 session_warm = session.warm_up()  # the kernel starts now; ctrl.warm_up() awaits the same task
                 if os.environ.get("SBTEAM_READY_FILE"):  # bench/bench_tui.py: when the kernel is up
                     session_warm.add_done_callback(_report_ready)
-                self.ctrl = await asyncio.to_thread(default_controller, self.settings, session)
+                ctrl = await asyncio.to_thread(default_controller, self.settings, session)
             else:
-                self.ctrl = await asyncio.to_thread(self.controller_factory, self.settings)
+                ctrl = await asyncio.to_thread(self.controller_factory, self.settings)
         except Exception as exc:  # a broken install: say so, keep the app (history, export) usable
             self.warming = False
             self.render_state()
             self.notify(f"Cannot load the engine: {one_line(exc)}", severity="error", timeout=30)
             return
-        ctrl = self.ctrl
+        self.ctrl = ctrl
         ctrl.approve = self.approve_mode
         ctrl.approver = self.approvals
         from tui.widgets.images import load as load_images

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from textual.app import SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ COMMANDS: tuple[Command, ...] = (
 MAIN_ONLY = frozenset(c.action for c in COMMANDS if c.main_only)
 
 
-def bindings() -> list[Binding]:
+def bindings() -> list[BindingType]:
     """The app's BINDINGS, in the footer's order."""
     return [
         Binding(c.key, c.action, c.footer, show=c.show, tooltip=c.tooltip, priority=c.priority)

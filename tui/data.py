@@ -9,24 +9,20 @@ import threading
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.app import App
 
 from team.errors import one_line
+from tui.panes import Panes
 from tui.widgets.task_input import TaskInput
 
 if TYPE_CHECKING:
     from team.api import Controller
-    from tui.widgets.file_tree import FileTree
-    from tui.widgets.transcript import Transcript
 
 PROGRESS_ABOVE = 50 << 20  # bytes: a progress bar for uploads larger than this
 
 
-class DataUpload(App[int]):
+class DataUpload(Panes):
     """Pick, confirm and upload the user's files."""
 
-    transcript: Transcript
-    file_tree: FileTree
 
     def action_add_data(self) -> None:
         """Ctrl+O: pick host files or folders to upload (also while a run goes on)."""

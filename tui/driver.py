@@ -16,26 +16,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
-from textual.app import App
 from textual.message_pump import MessagePump
 
 from team.errors import one_line
 from team.events import Event, Notice, OutputsSaved, RunFinished, RunStateChanged, SandboxStatus
 from tui.format import reason_label
 from tui.messages import EngineEvent
+from tui.panes import Panes
 from tui.widgets.task_input import TaskInput
 
 if TYPE_CHECKING:
     from team.api import Controller
-    from tui.screens.approval import ApprovalBroker
-    from tui.widgets.status_bar import StatusBar
-    from tui.widgets.transcript import Transcript
 
 BUSY = ("starting", "running", "stopping")  # a run is going: Enter does not start another
 RESTART_NOTE = "Restarted with a fresh sandbox: the previous run's files are gone."
 
 
-class RunDriver(App[int]):
+class RunDriver(Panes):
     """Drive runs and route their events to the panes (mixed into `SbteamApp`)."""
 
     ctrl: Controller | None
@@ -43,9 +40,6 @@ class RunDriver(App[int]):
     current_task: str | None
     run_state: str
     warming: bool
-    approvals: ApprovalBroker
-    status: StatusBar
-    transcript: Transcript
     run_panes: list[MessagePump]
     _quitting: bool
     _state_told: bool  # the controller emits RunStateChanged (else its `state` is read)
@@ -125,7 +119,7 @@ class RunDriver(App[int]):
         self.current_task = task
         self._sending = True
         self.status.reset_run()
-        self._drive_run(task, follow_up=self.run_id is not None and self.ctrl.can_follow_up())
+        self._drive_run(task, follow_up=self.run_id is not None and self.ctrl is not None and self.ctrl.can_follow_up())
 
     def action_send_from_editor(self) -> None:
         """The palette's Send task: as Enter in the editor."""

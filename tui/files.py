@@ -12,30 +12,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
-from textual.app import App
 from textual.css.query import NoMatches
 from textual.widgets import Tree
 
 from team.errors import one_line
+from tui.panes import Panes
 from tui.widgets.file_tree import FileTree
-from tui.widgets.preview import MAX_PREVIEW_BYTES, Preview
+from tui.widgets.preview import MAX_PREVIEW_BYTES
 from tui.widgets.task_input import TaskInput
 
 if TYPE_CHECKING:
     from team.api import Controller
-    from tui.widgets.transcript import Transcript
 
 
-class SandboxFiles(App[int]):
+class SandboxFiles(Panes):
     """The file pane's glue: list, preview, save, toggle."""
 
     ctrl: Controller | None
     run_id: str | None
     output_dir: Path
     config_error: Any
-    transcript: Transcript
-    file_tree: FileTree
-    preview: Preview
 
     @on(FileTree.Stale)
     def _files_stale(self) -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.app import App
+from tui.panes import Panes
 
 if TYPE_CHECKING:
     from team.api import Controller
     from team.config import Settings
-    from tui.screens.approval import ApprovalBroker
-    from tui.widgets.status_bar import StatusBar
 
 
-class PastRuns(App[int]):
+class PastRuns(Panes):
     """History, export and approval mode."""
 
     settings: Settings | None
@@ -22,8 +20,6 @@ class PastRuns(App[int]):
     run_id: str | None
     run_state: str
     approve_mode: bool
-    approvals: ApprovalBroker
-    status: StatusBar
 
     def action_history(self) -> None:
         """F4: past runs (search, open read-only, resume, export)."""

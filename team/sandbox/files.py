@@ -238,7 +238,7 @@ def _primed(chunks: Iterator[bytes]) -> Iterator[bytes]:
                 yield first
             yield from chunks
         finally:
-            chunks.close()  # type: ignore[attr-defined]
+            chunks.close()  # type: ignore[attr-defined]  # an async generator has aclose/close; the protocol says AsyncIterable
 
     return gen()
 

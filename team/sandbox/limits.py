@@ -81,7 +81,7 @@ class Limits:
                 problems.append(f"SBTEAM_LIMITS: {key} must be {kind}, or 0/off (got {raw!r})")
                 continue
             changes[key] = value
-        return replace(limits, **changes), problems  # type: ignore[arg-type]
+        return replace(limits, **changes), problems  # type: ignore[arg-type]  # changes holds Limits' own fields, by construction
 
     def rlimits(self, *, isolated: bool, use_cgroup_memory: bool) -> dict[str, int]:
         """The rlimits `guest.exec_with_limits` sets inside the sandbox.

@@ -157,7 +157,7 @@ class ApprovalScreen(ModalScreen[Decision]):
         self.query_one("#approve", Button).focus()
         blink = getattr(self.app, "cursor_blink", True)
         for widget in self.query("TextArea, Input"):
-            widget.cursor_blink = blink  # type: ignore[attr-defined]
+            widget.cursor_blink = blink  # type: ignore[attr-defined]  # Input and TextArea both have cursor_blink; Widget does not
 
     def _syntax(self) -> Syntax:
         if self.field:

@@ -38,7 +38,7 @@ class ChoiceModal(ModalScreen[str | None]):
             yield Static(self.question(), id="question")
             with Horizontal():
                 for key, choice, label, variant in self.CHOICES:
-                    yield Button(f"{label} [{key}]", id=choice, variant=variant)  # type: ignore[arg-type]
+                    yield Button(f"{label} [{key}]", id=choice, variant=variant)  # type: ignore[arg-type]  # the variants are Textual's literal names, given by the caller
                 yield Button("Cancel [esc]", id="cancel")
 
     @on(Button.Pressed)

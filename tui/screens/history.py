@@ -337,7 +337,10 @@ class RunViewScreen(Screen[None]):
 
     def _resume_chosen(self, instruction: str | None) -> None:
         if instruction:
-            self.app.resume_run(self.run_id, instruction)
+            from tui.driver import RunDriver
+
+            if isinstance(self.app, RunDriver):
+                self.app.resume_run(self.run_id, instruction)
 
     def action_export(self, fmt: str) -> None:
         self.run_worker(export_and_notify(self.app, self.runs_dir, self.run_id, fmt), group="export")

@@ -82,11 +82,11 @@ def ask_terminal(timeout: float = 0.2) -> None:
     import tty
 
     try:
-        fd = sys.__stdin__.fileno()  # type: ignore[union-attr]
+        fd = sys.__stdin__.fileno()  # type: ignore[union-attr]  # None only without a terminal, which isatty() ruled out
         saved = termios.tcgetattr(fd)
         tty.setcbreak(fd)  # no echo of the answer, no waiting for a newline
-        sys.__stdout__.write(QUERY)  # type: ignore[union-attr]
-        sys.__stdout__.flush()  # type: ignore[union-attr]
+        sys.__stdout__.write(QUERY)  # type: ignore[union-attr]  # as above
+        sys.__stdout__.flush()  # type: ignore[union-attr]  # as above
     except (OSError, termios.error, ValueError) as exc:  # not a usable terminal: halfcell then
         import logging
 
@@ -142,7 +142,7 @@ def _cell_size() -> tuple[int, int]:
         import termios
 
         rows, cols, width, height = struct.unpack(
-            "HHHH", fcntl.ioctl(sys.__stdout__.fileno(), termios.TIOCGWINSZ, b"\0" * 8)  # type: ignore[union-attr]
+            "HHHH", fcntl.ioctl(sys.__stdout__.fileno(), termios.TIOCGWINSZ, b"\0" * 8)  # type: ignore[union-attr]  # as above
         )
         if rows and cols and width and height:
             return width // cols, height // rows
@@ -195,8 +195,8 @@ def load() -> Any | None:
         from textual_image import _terminal
 
         if not hasattr(_terminal.get_cell_size, "_result"):
-            _terminal.get_cell_size._result = _terminal.CellSize(*_cell_size())  # type: ignore[attr-defined]
-        sys.__stdout__ = _NotATerminal(real)  # type: ignore[misc]
+            _terminal.get_cell_size._result = _terminal.CellSize(*_cell_size())  # type: ignore[attr-defined]  # textual-image caches the probe's answer on the function
+        sys.__stdout__ = _NotATerminal(real)  # type: ignore[misc, assignment]  # a stand-in while textual-image probes
         import textual_image.widget as tiw
     except Exception as exc:  # images are optional: a broken textual-image means no images, not a crash
         import logging
@@ -204,7 +204,7 @@ def load() -> Any | None:
         logging.getLogger(__name__).warning("textual-image unavailable: %r", exc)
         return None
     finally:
-        sys.__stdout__ = real  # type: ignore[misc]
+        sys.__stdout__ = real  # type: ignore[misc]  # restoring the real stdout after the probe
     return tiw
 
 

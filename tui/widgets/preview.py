@@ -194,9 +194,9 @@ class Preview(Vertical):
             text = Text(f"{describe_binary(data)}, {human_size(len(data))}+ — not shown.\n", style="bold")
             text.append("Press ctrl+s to save it to the host.", style="dim")
             return [Static(text)], ""
-        text = data.decode("utf-8", errors="replace")
+        source = data.decode("utf-8", errors="replace")
         if kind == "csv":
-            header, rows, total = parse_csv(text, "\t" if ext == "tsv" else ",", truncated)
+            header, rows, total = parse_csv(source, "\t" if ext == "tsv" else ",", truncated)
             table: DataTable = DataTable(zebra_stripes=True, cursor_type="row")
             width = max([len(header)] + [len(r) for r in rows[:50]] or [0])
             columns = header + [f"col{i + 1}" for i in range(len(header), width)]
@@ -212,13 +212,13 @@ class Preview(Vertical):
             return [table], note
         if kind == "json":
             try:
-                text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+                source = json.dumps(json.loads(source), ensure_ascii=False, indent=2)
             except ValueError:
                 pass  # partial or invalid JSON: show as it is
-            return [Static(self._syntax(text, "json"))], ""
+            return [Static(self._syntax(source, "json"))], ""
         if kind == "markdown":
-            return [Markdown(inert(text))], ""
-        return [Static(self._syntax(text, LEXERS.get(ext, "text")))], ""
+            return [Markdown(inert(source))], ""
+        return [Static(self._syntax(source, LEXERS.get(ext, "text")))], ""
 
     @staticmethod
     def _syntax(text: str, lexer: str) -> Any:

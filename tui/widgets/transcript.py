@@ -198,7 +198,7 @@ class ToolView(Vertical):
     def compose(self):
         call = self.call
         title = inert_content(f"⚙ {call.agent} · {call_summary(call.name, call.arguments)}")
-        with Collapsible(title=title, collapsed=False):  # type: ignore[arg-type]
+        with Collapsible(title=title, collapsed=False):
             yield Static(self._body(), classes="code")
         yield Static(self._output_text(), classes="output")
         yield Static(self._result_text(), classes="result")
@@ -456,7 +456,8 @@ class Transcript(VerticalScroll, can_focus_children=False):
             skipped, new = new[:-MAX_MOUNTED], new[-MAX_MOUNTED:]
             self.hidden += len(skipped)
             for view in skipped:
-                view.dropped = True
+                if isinstance(view, MessageView):  # the live views (notes have no stream)
+                    view.dropped = True
         for view in new[:-KEEP_RICH]:  # a burst: mount the older ones compact right away
             if isinstance(view, MessageView) and view.done:
                 view.compact = True
@@ -467,8 +468,8 @@ class Transcript(VerticalScroll, can_focus_children=False):
             if overflow > 0:
                 old = items[:overflow]
                 for view in old:
-                    view.dropped = True
                     if isinstance(view, MessageView):
+                        view.dropped = True
                         await view.stop_stream()
                 await self.remove_children(old)
                 self.hidden += overflow

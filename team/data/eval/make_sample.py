@@ -100,7 +100,7 @@ def flowers() -> list[dict[str, Any]]:
     table = rows("flowers.csv")
     for row in table:
         for m in MEASURES:
-            row[m] = num(row[m])  # type: ignore[assignment]
+            row[m] = num(row[m])  # type: ignore[assignment]  # csv gives str; the row is retyped in place
     return table
 
 
@@ -183,10 +183,10 @@ def q10() -> dict[str, str]:
 def sales() -> list[dict[str, Any]]:
     table = rows("daily_sales.csv")
     for row in table:
-        row["date"] = date.fromisoformat(row["date"])  # type: ignore[assignment]
-        row["units"] = int(row["units"])  # type: ignore[assignment]
-        row["revenue"] = float(row["revenue"])  # type: ignore[assignment]
-        row["promotion"] = int(row["promotion"])  # type: ignore[assignment]
+        row["date"] = date.fromisoformat(row["date"])  # type: ignore[assignment]  # csv gives str; the row is retyped in place
+        row["units"] = int(row["units"])  # type: ignore[assignment]  # as above
+        row["revenue"] = float(row["revenue"])  # type: ignore[assignment]  # as above
+        row["promotion"] = int(row["promotion"])  # type: ignore[assignment]  # as above
     return table
 
 
