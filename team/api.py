@@ -61,8 +61,10 @@ class Controller(Protocol):
 
     state: RunState
     run_id: str | None
+    turn: int  # which turn of the conversation is (or was last) running, from 1
     demo: bool
     model_label: str
+    agent_models: dict[str, str]  # agent -> the model it talks to
     approve: bool
     approver: Callable[..., Any] | None
 
@@ -74,6 +76,9 @@ class Controller(Protocol):
 
     @property
     def cost(self) -> float | None: ...
+
+    @property
+    def limits_text(self) -> str: ...  # the sandbox's limits and how they hold
 
     async def warm_up(self) -> None: ...
 

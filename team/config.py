@@ -237,6 +237,8 @@ VARIABLES: tuple[Var, ...] = (
         scope=BENCH, reader="tui/app.py"),
     Var("SBTEAM_PAINT_STAY", "", "bench/bench_tui.py: keep the app open after the first paint",
         scope=BENCH, reader="tui/app.py"),
+    Var("SBTEAM_READY_FILE", "", "bench/bench_tui.py: the app writes the time its sandbox is ready here",
+        scope=BENCH, reader="tui/boot.py"),
 )
 _BY_NAME = {name: var for var in VARIABLES for name in var.names}
 

@@ -135,7 +135,7 @@ class Boot(Panes):
         self.sub_title = inert(model_name(ctrl.demo, ctrl.model_label))
         self.status.set(
             model=ctrl.model_label, demo=ctrl.demo, sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation,
-            models=getattr(ctrl, "agent_models", {}),  # [models #14] each agent's model
+            models=ctrl.agent_models,  # [models #14] each agent's model
         )
         self.booted.set()
         if self.autostart and self.initial_task:
@@ -150,7 +150,7 @@ class Boot(Panes):
             self.warming = False
             self.status.set(
                 sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation, sandbox_error=failed,
-                limits=getattr(ctrl, "limits_text", ""),
+                limits=ctrl.limits_text,
             )
             self.render_state()
         if failed:

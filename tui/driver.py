@@ -130,7 +130,7 @@ class RunDriver(Panes):
         """The one worker that starts (or restarts, resumes, follows up) a run and routes its events."""
         try:
             ctrl = await self._controller()
-            restarts_turn = restart and getattr(ctrl, "turn", 1) > 1  # a follow-up turn keeps the sandbox
+            restarts_turn = restart and ctrl.turn > 1  # a follow-up turn keeps the sandbox
             if restart and not restarts_turn:  # ctrl.restart() replaces the sandbox: nothing more of the old one
                 await self._forget_sandbox_files(RESTART_NOTE)
             try:

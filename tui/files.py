@@ -71,7 +71,7 @@ class SandboxFiles(Panes):
     @work(exclusive=True, group="preview", exit_on_error=False)
     async def _show_preview(self, entry: Any, sheet: str | int = 0, stats: bool = False) -> None:
         ctrl = await self._controller()
-        if _sandbox_table(entry.path, entry.size) and hasattr(ctrl, "table_preview"):
+        if _sandbox_table(entry.path, entry.size):
             await self.preview.show_message(entry.path, "reading the table in the sandbox…", style="dim")
             try:
                 result = await ctrl.table_preview(entry.path, sheet=sheet, stats=stats)

@@ -181,6 +181,9 @@ class FakeController:
         self.settings = settings
         self.demo = settings.is_demo
         self.model_label = "DEMO" if self.demo else settings.openai_model
+        self.agent_models = {agent: self.model_label for agent in ("Planner", "CodeAgent", "AnalystAgent")}
+        self.limits_text = ""
+        self.turn = 1
         self.state = RunState.IDLE
         self.run_id: str | None = None
         self.task: str | None = None
@@ -457,7 +460,20 @@ class FakeController:
         return copied
 
     async def table_preview(self, path: str, *, sheet: str | int = 0, stats: bool = False) -> dict[str, Any]:
-        raise FakeSandboxError(f"the fake sandbox reads no tables ({path})")
+        """The sandbox's own reader (team/table_guest.py), run on the host folder."""
+        import contextlib
+        import io
+
+        from team import table_guest
+        from team.tables import PREVIEW_ROWS
+
+        def read() -> dict[str, Any]:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                table_guest.preview(str(self.files_dir / path), PREVIEW_ROWS, sheet, stats)
+            return json.loads(out.getvalue())
+
+        return await asyncio.to_thread(read)
 
 
 def write_record(

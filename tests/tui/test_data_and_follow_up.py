@@ -70,7 +70,7 @@ async def test_ctrl_o_uploads_two_files_and_the_planner_is_told(tmp_path: Path, 
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, DataPickerScreen))
         picker = app.screen
-        await wait_for(pilot, lambda: len(picker.tree.root.children) == 2)
+        await wait_for(pilot, lambda: len(picker.browser.root.children) == 2)
         await pilot.press("down", "space", "down", "space")
         assert [p.name for p in picker.marked] == ["a.csv", "b.csv"]
         await pilot.press("enter")

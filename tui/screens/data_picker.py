@@ -77,25 +77,25 @@ class DataPickerScreen(ModalScreen[list[str] | None]):
         self.query_one(FilteredTree).focus()
 
     @property
-    def picker(self) -> FilteredTree:
+    def browser(self) -> FilteredTree:
         return self.query_one(FilteredTree)
 
     @on(Input.Changed, "#picker-filter")
     def _filter(self, event: Input.Changed) -> None:
-        self.picker.needle = event.value.strip()
-        self.picker.reload()
+        self.browser.needle = event.value.strip()
+        self.browser.reload()
 
     @on(Input.Submitted, "#picker-filter")
     def _filter_done(self) -> None:
-        self.picker.focus()
+        self.browser.focus()
 
     def _highlighted(self) -> Path | None:
-        node = self.picker.cursor_node
+        node = self.browser.cursor_node
         data = getattr(node, "data", None) if node is not None else None
         return Path(data.path) if data is not None else None
 
     def action_mark(self) -> None:
-        if self.focused is not self.picker:
+        if self.focused is not self.browser:
             self.query_one(Input).insert_text_at_cursor(" ")
             return
         path = self._highlighted()
@@ -110,8 +110,8 @@ class DataPickerScreen(ModalScreen[list[str] | None]):
         self.query_one("#picker-marked", Static).update(inert(note + " · enter: upload · esc: cancel"))
 
     def action_upload(self) -> None:
-        if self.focused is not self.picker:
-            self.picker.focus()
+        if self.focused is not self.browser:
+            self.browser.focus()
             return
         chosen = self.marked or ([p] if (p := self._highlighted()) is not None else [])
         if chosen:
