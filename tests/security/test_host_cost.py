@@ -98,7 +98,7 @@ async def test_an_oversized_message_costs_the_kernel_not_the_host(session: CodeS
 
 async def test_the_copy_out_stops_before_the_destination_fills(session: CodeSession, tmp_path: Path, monkeypatch) -> None:
     """A nearly full disk: files are skipped with the reason, nothing is half-written."""
-    import team.session as session_module
+    import team.session_transfers as session_module
 
     await session.sandbox.files.write("results/table.csv", "a,b\n" * 1000)
     monkeypatch.setattr(session_module, "_free_space", lambda _folder: 100 << 20)  # under the margin

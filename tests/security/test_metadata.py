@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import team.session as session_module
+import team.session_transfers as session_transfers
 from team.sandbox.local import LocalSandbox
 from team.session import CodeSession
 from team.tools import ToolContext, build_tools
@@ -66,7 +66,7 @@ async def test_too_many_files_are_cut_with_a_notice(
     session: CodeSession, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     await value(session.sandbox, "import os\nos.makedirs('many', exist_ok=True)\nfor i in range(50):\n    open(f'many/{i:03}.txt', 'w').close()\n0")
-    monkeypatch.setattr(session_module, "MAX_ENTRIES", 20)
+    monkeypatch.setattr(session_transfers, "MAX_ENTRIES", 20)  # the one cap, read at call time
     entries = await session.list_entries()
     assert len(entries) <= 20 and session.listing_truncated
     report = await session.download_all(tmp_path / "copy")

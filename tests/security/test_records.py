@@ -27,7 +27,10 @@ from pathlib import Path
 import pytest
 
 from team import events as ev
-from team import records
+from team import (
+    records,
+    session_transfers,  # where the copy-out lives
+)
 from team import session as session_mod
 from team.config import Settings
 from team.headless import run_headless
@@ -150,7 +153,7 @@ async def test_tmpfs_full_copy_cut_short_leaves_no_partial_and_is_marked(tmp_pat
     with tiny_disk(tmp_path / "disk") as disk:
         settings = Settings.load(env={"SBTEAM_HOME": str(disk)}, env_file=None)
         # the free-space check cannot see this disk fill up: the copy meets ENOSPC mid-file
-        monkeypatch.setattr(session_mod, "_free_space", lambda folder: None)
+        monkeypatch.setattr(session_transfers, "_free_space", lambda folder: None)
         events, controller = await _run(settings, _responder(MAKE_FILES))
         folder = settings.runs_dir / controller.run_id
         told = [t for t in _notices(events) if "run record incomplete" in t]
@@ -291,7 +294,7 @@ async def test_injected_enospc_mid_copy_removes_the_partial_file(settings, monke
         fh = real_open(path, mode, *args, **kw)
         return _CutShort(fh, 20_000) if "chart.png" in str(path) and "w" in mode else fh
 
-    monkeypatch.setattr(session_mod, "open", cut_at_20k, raising=False)
+    monkeypatch.setattr(session_transfers, "open", cut_at_20k, raising=False)
     events, controller = await _run(settings, _responder(SMALL_FILES))
     folder = settings.runs_dir / controller.run_id
     told = [t for t in _notices(events) if "run record incomplete" in t]
@@ -315,8 +318,8 @@ async def test_injected_disk_full_at_the_end_leaves_a_marker_history_sees(settin
         fh = real_open(path, mode, *args, **kw)
         return _CutShort(fh, 0) if disk.full and "w" in mode else fh
 
-    monkeypatch.setattr(session_mod, "open", copy_open, raising=False)
-    monkeypatch.setattr(session_mod, "_free_space", lambda folder: None)
+    monkeypatch.setattr(session_transfers, "open", copy_open, raising=False)
+    monkeypatch.setattr(session_transfers, "_free_space", lambda folder: None)
 
     def fill() -> None:
         disk.full = True
