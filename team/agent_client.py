@@ -24,6 +24,23 @@ CUT_LENGTH = " … [cut: the reply reached max_tokens]"
 _COMPLETION_TOKEN_MODELS = ("o1", "o3", "o4", "gpt-5")
 
 
+def never_sent(exc: BaseException) -> bool:
+    """The request never reached the server (no connection: refused, or the name did not
+    resolve), so the spend meter counts nothing for it; anything later (a timeout, a reset)
+    may have been billed and is counted as sent. Read from the chain of causes, by kind: the
+    openai SDK wraps its own copy of httpx, whose `ConnectError` is not `httpx.ConnectError`."""
+    import socket
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (ConnectionRefusedError, socket.gaierror)) or type(cause).__name__ == "ConnectError":
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def estimate_prompt_tokens(messages: Sequence[Any], tools: Sequence[Any] = ()) -> int:
     """About how many tokens a request's prompt has (4 characters a token)."""
     chars = 0
@@ -205,6 +222,10 @@ def _wrapper_class() -> type:
                         attempt.cut = "call"  # a complete written call: no need to read on
                         break
                 done = True
+            except BaseException as exc:
+                if attempt.chunks == 0 and never_sent(exc):
+                    attempt.prompt = 0  # no connection was made: nothing was read, nothing is owed
+                raise
             finally:
                 await inner.aclose()  # also ends the server's generation of a cut reply
                 attempt.text = "".join(parts)
@@ -352,8 +373,8 @@ def _wrapper_class() -> type:
                         extra_create_args=self._create_args(extra_create_args),
                         cancellation_token=cancellation_token,
                     )
-                except BaseException:
-                    self.meter.record(self.agent, prompt, 0, reported=False)
+                except BaseException as exc:
+                    self.meter.record(self.agent, 0 if never_sent(exc) else prompt, 0, reported=False)
                     raise
                 p, c = self._usage_of(result, prompt, 0)
                 self.meter.record(self.agent, p, c, reported=False)

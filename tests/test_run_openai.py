@@ -240,7 +240,10 @@ async def test_other_endpoint_failures_end_with_one_line(session, tmp_path, repl
 async def test_refused_connection_ends_with_one_line(session, tmp_path):
     base = f"http://127.0.0.1:{unused_port()}/v1"
     _, events = await run_once(settings_for(base, tmp_path), session, "task")
-    assert_one_line_error(the_finish(events), "cannot reach", base)
+    done = the_finish(events)
+    assert_one_line_error(done, "cannot reach", base)
+    # nothing reached a server: no tokens and no spend are shown for it (honest, and the cap unused)
+    assert done.tokens_in == 0 and done.tokens_out == 0 and not done.cost
 
 
 PLANNER_WRITES_A_CALL = '{"name": "run_code", "arguments": {"code": "1+1"}}'
