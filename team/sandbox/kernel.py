@@ -28,6 +28,7 @@ joined with newlines (a model reads them); only Python runs.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import time
@@ -75,7 +76,7 @@ _ENV_RESTORE = (
 )
 
 
-class KernelBackend:
+class KernelBackend(abc.ABC):
     """`run_code`, `interrupt` and code contexts over Jupyter kernels (see module doc).
 
     A backend subclasses it with `_launch` (and, if it has them to say, the other
@@ -90,9 +91,10 @@ class KernelBackend:
 
     # ---- what a backend provides
 
+    @abc.abstractmethod
     async def _launch(self, ctx: CodeContext) -> Kernel:
-        """Start a kernel process for `ctx` and connect to it (not yet ready)."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Start a kernel process for `ctx` and connect to it (not yet ready): the one
+        thing every backend must say (`jupyter.connect(info, process)` does the rest)."""
 
     def _setup_code(self, ctx: CodeContext) -> str:
         """Code run silently in every fresh kernel before the first cell."""
