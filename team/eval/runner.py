@@ -111,7 +111,9 @@ class Evaluation:
         self._demo_pace = demo_pace
         self._factory = controller_factory or self._controller
         self._active = self._stopper.active
-        self.model_label = "DEMO" if self.settings.is_demo else self.settings.openai_model
+        from ..agent_models import model_label  # DEMO, one model, or each agent's
+
+        self.model_label = model_label(self.settings)
 
     def _controller(self, settings: Settings) -> Any:
         from ..run import RunController
