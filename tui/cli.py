@@ -10,7 +10,6 @@ record, a file or the environment (tasks, reasons, paths, errors) is inert
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -169,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as error:
             _print_config_error(error)
             return 2
+        import asyncio
+
         from team.headless import run_headless
 
         try:
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return _offline_command(argv)
     if argv and argv[0] == "doctor":
         args = _doctor_parser().parse_args(argv[1:])
+        import asyncio
         import os
 
         from team.doctor import doctor_main, variables_table
@@ -294,6 +296,8 @@ def _offline_command(argv: list[str]) -> int:
         return 2
     if args.timeout is not None:
         settings = settings.with_(timeout=args.timeout)
+    import asyncio
+
     try:
         results = asyncio.run(run_batch(settings, tasks, concurrency=args.concurrency, out=out, shard=shard))
     except KeyboardInterrupt:
