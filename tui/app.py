@@ -23,7 +23,9 @@ low-priority parts (widgets/status_bar.py).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,7 +57,7 @@ from tui.widgets.task_input import TaskInput
 from tui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
-    pass
+    from tui.screens.approval import ApprovalScreen
 
 __all__ = ["DEMO_HINT", "SbteamApp", "default_controller", "default_task", "run_app"]
 
@@ -66,6 +68,16 @@ WELCOME = (
 )
 NARROW_WIDTH = 110  # under this many columns the file pane collapses
 SHORT_HEIGHT = 30  # under this many rows the task editor is smaller
+
+
+def _gc_after_first_paint() -> None:
+    """The CLI turns the cyclic GC off until the first paint (tui/cli.py). What start-up
+    allocated (Textual, the modules, the first DOM: ~0.5 M objects) is moved to the permanent
+    generation before it goes back on, so the first collection does not walk all of it
+    (~100 ms on the event loop as the engine boots) and no later full collection does either."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def default_task(settings: Settings | None) -> str:
@@ -150,6 +162,7 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
     def on_mount(self) -> None:
         if os.environ.get("SBTEAM_PAINT_FILE"):  # bench/bench_tui.py: time to first paint
             self.call_after_refresh(self.report_first_paint)
+        self.call_after_refresh(_gc_after_first_paint)
         if self.config_error is not None:
             from tui.screens.config_error import ConfigErrorScreen
 
@@ -225,11 +238,10 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in commands.MAIN_ONLY:
-            from tui.screens.approval import ApprovalScreen
-
-            if action == "stop" and isinstance(self.screen, ApprovalScreen) and self.screen.editing:
+            approval = self._approval_screen()
+            if action == "stop" and approval is not None and approval.editing:
                 return False  # Esc undoes the edit first (the dialog's own binding); a second Esc stops
-            if action in ("stop", "toggle_approve") and isinstance(self.screen, ApprovalScreen):
+            if action in ("stop", "toggle_approve") and approval is not None:
                 pass  # Esc stops the run while it waits for an approval; F6 turns the mode off
             elif self.config_error is not None or self.screen is not self.screen_stack[0]:
                 return False  # let modals and the palette have their keys
@@ -238,6 +250,14 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         if action == "restart" and not self.current_task:
             return None
         return True
+
+    def _approval_screen(self) -> ApprovalScreen | None:
+        """The approval dialog when it is the active screen. Its module is imported with the
+        first dialog: until then no screen can be one (the footer asks at the first paint)."""
+        module = sys.modules.get("tui.screens.approval")
+        if module is None or not isinstance(self.screen, module.ApprovalScreen):
+            return None
+        return self.screen
 
     def action_scroll_bottom(self) -> None:
         self.transcript.scroll_to_bottom()

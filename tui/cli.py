@@ -10,7 +10,6 @@ record, a file or the environment (tasks, reasons, paths, errors) is inert
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -169,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as error:
             _print_config_error(error)
             return 2
+        import asyncio
+
         from team.headless import run_headless
 
         try:
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return _offline_command(argv)
     if argv and argv[0] == "doctor":
         args = _doctor_parser().parse_args(argv[1:])
+        import asyncio
         import os
 
         from team.doctor import doctor_main, variables_table
@@ -208,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "models":
         return _models_command(argv[1:])
     args = _app_parser().parse_args(argv)
+    import gc
+
+    # Start-up allocates ~a million objects (Textual, the app's modules, the first layout);
+    # the cyclic GC would walk them ~170 times (~50 ms) before the first paint, to find
+    # next to no garbage. It is off until the first paint is out (`SbteamApp.after_first_paint`).
+    gc.disable()
     from tui.widgets.images import ask_terminal
 
     ask_terminal()  # the image-support query; its answer is read after the imports below (run_app)
@@ -217,15 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         settings_or_error = error
     from tui.app import run_app
 
-    code = run_app(
-        settings_or_error, task=args.task, autostart=bool(args.task), approve=args.approve,
-        data=args.data, data_consent=args.yes,
-    )
+    try:
+        code = run_app(
+            settings_or_error, task=args.task, autostart=bool(args.task), approve=args.approve,
+            data=args.data, data_consent=args.yes,
+        )
+    finally:
+        gc.enable()  # (the app turns it on after its first paint; this if it never painted)
     # Everything is closed by now. The interpreter's final garbage collection walks
     # every object of AutoGen, the SDKs and Textual (~1 s on 2 cores) only to free
     # memory the OS reclaims anyway; freezing them skips that and quits at once.
-    import gc
-
     gc.freeze()
     return code
 
@@ -287,6 +296,8 @@ def _offline_command(argv: list[str]) -> int:
         return 2
     if args.timeout is not None:
         settings = settings.with_(timeout=args.timeout)
+    import asyncio
+
     try:
         results = asyncio.run(run_batch(settings, tasks, concurrency=args.concurrency, out=out, shard=shard))
     except KeyboardInterrupt:

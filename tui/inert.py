@@ -57,6 +57,10 @@ class ControlFilter(LineFilter):
 
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
         search = CONTROLS.search
+        # The common case, a clean line, is one search of the joined text (a segment
+        # carrying a control of its own may match here; the loop below keeps it).
+        if not search("".join([segment.text for segment in segments])):
+            return segments
         if not any(segment.control is None and search(segment.text) for segment in segments):
             return segments
         cleaned = []

@@ -17,6 +17,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 
@@ -342,6 +343,7 @@ class PriorityFooter(Footer):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._composed_width = -1
+        self._recompose_pending = False
 
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
@@ -381,14 +383,19 @@ class PriorityFooter(Footer):
             keep.remove(min(reversed(keep), key=priority))
         for action in keep:
             binding, enabled, tooltip = shown[action]
-            yield FooterKey(
+            key = FooterKey(
                 binding.key,
                 self.app.get_key_display(binding),
                 binding.description,
                 binding.action,
                 disabled=not enabled,
                 tooltip=tooltip or binding.tooltip,
-            ).data_bind(compact=Footer.compact)
+            )
+            # Born with the footer's `compact` (the bound value): otherwise each key is mounted
+            # compact and restyled twice (~1 ms a key) as the binding flips it back.
+            key.set_reactive(FooterKey.compact, self.compact)
+            key.set_class(self.compact, "-compact", update=False)
+            yield key.data_bind(compact=Footer.compact)
         if palette is not None:
             yield FooterKey(
                 palette.binding.key,
@@ -400,6 +407,22 @@ class PriorityFooter(Footer):
                 tooltip=palette.binding.tooltip or palette.binding.description,
             )
 
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._recompose_soon()
+
     def on_resize(self) -> None:
         if self._bindings_ready and self.size.width != self._composed_width:
-            self.call_after_refresh(self.recompose)
+            self._recompose_soon()
+
+    def _recompose_soon(self) -> None:
+        """One recompose for any number of reasons before it runs (at start the bindings
+        and the first size arrive together: the keys are built once, not twice)."""
+        if not self._recompose_pending:
+            self._recompose_pending = True
+            self.call_after_refresh(self._recompose_now)
+
+    async def _recompose_now(self) -> None:
+        self._recompose_pending = False
+        await self.recompose()
