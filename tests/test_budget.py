@@ -165,7 +165,8 @@ async def test_budget_ends_the_run_in_the_app(tmp_path: Path) -> None:
 
 
 def test_the_status_bar_shows_the_budget_like_a_limit() -> None:
-    from tui.widgets.status_bar import StatusBar, budget_label
+    from tui.format import budget_label
+    from tui.widgets.status_bar import StatusBar
 
     assert budget_label(0.12, 1.0) == "$0.12/$1.00"
     assert budget_label(None, 1.0) == "$?/$1.00"

@@ -190,6 +190,6 @@ async def test_tokens_of_a_stream_cut_by_a_stop_are_counted(settings) -> None:
 
 
 def test_the_degenerate_reason_is_known_to_the_ui() -> None:
-    from tui.widgets.status_bar import REASON_LABELS
+    from tui.format import REASON_LABELS
 
     assert REASON_LABELS["degenerate"] == "DEGENERATE" and REASON_LABELS["budget"] == "BUDGET"

@@ -47,7 +47,7 @@ from tui.boot import Boot, ControllerFactory, default_controller
 from tui.data import DataUpload
 from tui.driver import RunDriver
 from tui.files import SandboxFiles
-from tui.format import DEMO_HINT, model_name
+from tui.format import DEMO_HINT
 from tui.inert import CONTROL_FILTER, inert
 from tui.past_runs import PastRuns
 from tui.widgets.file_tree import FileTree
@@ -180,7 +180,7 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         # [models #14] each agent's model and the spend cap in the status bar
         from team.agent_models import agent_models, model_label
 
-        model = model_name(settings.is_demo, model_label(settings))
+        model = model_label(settings)  # "DEMO" in the DEMO
         self.sub_title = inert(model)
         self.status.set(
             model=model, models=agent_models(settings), max_cost=settings.max_cost, demo=settings.is_demo,

@@ -21,7 +21,6 @@ from textual import work
 
 from team.config import Settings
 from team.errors import one_line
-from tui.format import model_name
 from tui.inert import inert
 from tui.panes import Panes
 
@@ -132,7 +131,7 @@ class Boot(Panes):
         from tui.widgets.images import load as load_images
 
         await asyncio.to_thread(load_images)  # numpy/PIL via textual-image, off the event loop
-        self.sub_title = inert(model_name(ctrl.demo, ctrl.model_label))
+        self.sub_title = inert(ctrl.model_label)  # "DEMO" in the DEMO
         self.status.set(
             model=ctrl.model_label, demo=ctrl.demo, sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation,
             models=ctrl.agent_models,  # [models #14] each agent's model

@@ -48,11 +48,6 @@ def lexer_for(path: str) -> str:
     return LEXERS.get(extension(path), "text")
 
 
-def model_name(demo: bool, model: str) -> str:
-    """What the header and the status bar call the model: DEMO needs no model."""
-    return "DEMO" if demo else model
-
-
 def tokens(n: int) -> str:
     """`12345` → `12.3k`; small counts as they are."""
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)

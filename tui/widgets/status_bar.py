@@ -34,12 +34,10 @@ from team.events import (
     ToolCall,
 )
 from team.sandbox.kinds import is_unisolated
-from tui.format import (  # noqa: F401  (REASON_LABELS, budget_label: re-exported for old imports)
-    REASON_LABELS,
+from tui.format import (
     agent_tokens_text,
     budget_label,
     cost_label,
-    model_name,
     reason_label,
     short_id,
     tokens,
@@ -175,7 +173,7 @@ class StatusBar(Static):
         elif isinstance(event, RunStarted):
             self.set(
                 max_messages=event.max_messages, timeout=event.timeout, sandbox_kind=event.sandbox,
-                isolation=event.isolation, model=model_name(event.demo, event.model), demo=event.demo,
+                isolation=event.isolation, model=event.model, demo=event.demo,
                 resumed_from=event.resumed_from, limits=event.limits, turn=event.turn,
             )
         elif isinstance(event, SandboxStatus):

@@ -47,7 +47,6 @@ from tui.format import (
     agent_tokens_text,
     cost_label,
     lexer_for,
-    model_name,
     reason_label,
 )
 from tui.inert import inert, inert_content, inert_text
@@ -385,7 +384,7 @@ class Transcript(VerticalScroll, can_focus_children=False):
             self.add_note("✓ approved by you" + (" (edited)" if ev.decision == "edit" else ""), "green")
 
     def _ev_run_started(self, ev: RunStarted) -> None:
-        model = model_name(ev.demo, ev.model)
+        model = ev.model  # the controller's label: "DEMO" in the DEMO
         if ev.turn > 1:  # a follow-up in the same conversation: same team, sandbox and variables
             self._queued.append(Static(inert_text(f"──── turn {ev.turn} · follow-up ────", style="bold"), classes="item turn-divider"))
         line = f"run {ev.run_id} · {model} · {ev.sandbox}/{ev.isolation}"
