@@ -17,7 +17,7 @@ from tui.screens.new_task import NewTaskModal
 from tui.widgets.preview import Preview
 from tui.widgets.status_bar import PriorityFooter
 from tui.widgets.task_input import TaskInput
-from tui.widgets.transcript import MessageView, ToolView
+from tui.widgets.transcript_items import MessageView, ToolView
 
 
 def _ready(app: SbteamApp) -> bool:

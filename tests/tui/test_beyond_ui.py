@@ -21,7 +21,8 @@ from tui.screens.approval import ApprovalScreen
 from tui.screens.history import ExportModal, HistoryScreen, ResumeModal, RunViewScreen
 from tui.widgets.file_tree import FileTree
 from tui.widgets.preview import Preview
-from tui.widgets.transcript import MessageView, ToolView, Transcript
+from tui.widgets.transcript import Transcript
+from tui.widgets.transcript_items import MessageView, ToolView
 
 RUNS = (
     ("20250102-093000-abc123", "Plot a histogram of 100 random points"),

@@ -21,7 +21,7 @@ from textual.widgets import DataTable
 from team.config import Settings
 from tests.tui.conftest import SIZE, wait_for
 from tui.app import SbteamApp
-from tui.widgets.transcript import MessageView
+from tui.widgets.transcript_items import MessageView
 
 ENGINE = all(importlib.util.find_spec(name) for name in ("team.run", "team.demo"))  # no import at collection
 

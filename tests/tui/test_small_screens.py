@@ -268,7 +268,7 @@ async def test_history_screen_small(make_app, settings, files_dir, size):
 
 
 async def _settle(pilot) -> None:
-    from tui.widgets.transcript import ToolView
+    from tui.widgets.transcript_items import ToolView
 
     app = pilot.app
     for view in app.screen_stack[0].query(ToolView):  # charts load on their own: a snapshot waits for them

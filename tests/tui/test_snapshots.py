@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.conftest import SIZE, wait_for
-from tui.widgets.transcript import ToolView
+from tui.widgets.transcript_items import ToolView
 
 
 async def _settle(pilot) -> None:

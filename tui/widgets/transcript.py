@@ -16,15 +16,11 @@ Why it is built this way (see DESIGN.md "Transcript" budgets):
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from rich.text import Text
 from textual import on
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Collapsible, Label, Static
+from textual.widgets import Static
 
 from team.events import (
     ApprovalDecided,
@@ -41,233 +37,16 @@ from team.events import (
     ToolResult,
 )
 from team.filetypes import human_size
-from team.sanitize import InertStream
 from tui.format import (
-    SYNTAX_THEME,
     agent_tokens_text,
     cost_label,
-    lexer_for,
     reason_label,
 )
-from tui.inert import inert, inert_content, inert_text
+from tui.inert import inert, inert_text
 from tui.messages import EngineEvent
-from tui.widgets.images import fit, make_image
+from tui.widgets.transcript_items import KEEP_RICH, MAX_MOUNTED, ImageLoader, MessageView, ToolView
 
-MAX_MOUNTED = 150
-THUMB_WIDTH = 40  # cells
-KEEP_RICH = 30  # the newest items keep a Textual `Markdown`; older ones become one `Static`
 FLUSH_INTERVAL = 0.05
-MAX_OUTPUT_CHARS = 8_000
-MAX_RESULT_CHARS = 4_000
-
-AGENT_CLASSES = {
-    "Planner": "agent-planner",
-    "CodeAgent": "agent-code",
-    "AnalystAgent": "agent-analyst",
-    "user": "agent-user",
-}
-
-ImageLoader = Callable[[str], Awaitable[bytes]]
-
-
-def agent_class(agent: str) -> str:
-    return AGENT_CLASSES.get(agent, "agent-other")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
-
-
-def _tail(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "…" + text[-limit:]
-
-
-def call_summary(name: str, arguments: dict[str, Any]) -> str:
-    """One-line summary of a tool call for the collapsible's title."""
-    if name == "run_code":
-        first = next((ln for ln in str(arguments.get("code", "")).splitlines() if ln.strip()), "")
-        return f"run_code  {first[:60]}"
-    if "file_path" in arguments:
-        return f"{name}({arguments['file_path']})"
-    parts = [f"{k}={str(v)[:40]!s}" for k, v in arguments.items()]
-    return f"{name}({', '.join(parts)})"
-
-
-class MessageView(Vertical):
-    """One agent message.
-
-    While it streams, token deltas go into a Textual `Markdown` through
-    `MarkdownStream`. Once it is final and no longer among the newest
-    `KEEP_RICH` items it is *compacted*: the `Markdown` (a widget per block,
-    ~280 KB, ~80 ms to mount) is replaced by one `Static` holding a Rich
-    Markdown renderable (~13 ms), so long transcripts stay cheap.
-    """
-
-    def __init__(self, agent: str, text: str = "", message_id: str = "", streaming: bool = False) -> None:
-        super().__init__(classes=f"item message {agent_class(agent)}")
-        self.agent = agent
-        self.message_id = message_id
-        self.text = text  # what has been written so far (or the final text)
-        self.buffer: list[str] = []
-        self.final: str | None = None if streaming else text
-        self.done = not streaming
-        self.dropped = False  # never mounted or removed from the DOM (over MAX_MOUNTED)
-        self.compact = False  # render as one Static (set before mounting, or via compact_now)
-        self.stream: Any = None
-        self.inert_stream = InertStream()  # the streamed tokens, made inert chunk by chunk
-
-    def compose(self):
-        yield Label(inert_text("Task" if self.agent == "user" else self.agent), classes="who")
-        if self.compact and self.done:
-            yield Static(self._rich_markdown(), classes="body")
-        else:
-            from textual.widgets import Markdown
-
-            # A streaming view starts empty: its buffer holds every token so far.
-            yield Markdown(inert(self.text) if self.done else "")
-
-    def _rich_markdown(self) -> Any:
-        from rich.markdown import Markdown as RichMarkdown
-
-        return RichMarkdown(inert(self.text), code_theme=SYNTAX_THEME)
-
-    @property
-    def markdown(self) -> Any:
-        from textual.widgets import Markdown
-
-        return self.query_one(Markdown)
-
-    def add_token(self, text: str) -> None:
-        self.buffer.append(text)
-        self.text += text
-
-    def finish(self, text: str) -> None:
-        self.final = text
-
-    async def flush(self) -> None:
-        """Write buffered tokens; on the final message stop the stream and fix up the text."""
-        if self.buffer:
-            chunk = "".join(self.buffer)
-            self.buffer.clear()
-            if self.stream is None:
-                from textual.widgets import Markdown
-
-                self.stream = Markdown.get_stream(self.markdown)
-            await self.stream.write(self.inert_stream.feed(chunk))
-        if self.final is not None and not self.done:
-            held = self.inert_stream.flush()  # a "\r" that ended the last chunk
-            if held and self.stream is not None:
-                await self.stream.write(held)
-            await self.stop_stream()
-            shown = self.markdown.source.strip()  # what the stream rendered (its last write can be lost)
-            if self.final.strip() != self.text.strip() or shown != inert(self.final).strip():
-                self.text = self.final
-                await self.markdown.update(inert(self.final))
-            self.done = True
-
-    async def stop_stream(self) -> None:
-        if self.stream is not None:
-            stream, self.stream = self.stream, None
-            await stream.stop()
-
-    async def compact_now(self) -> None:
-        """Swap the Markdown widget for a single Static (finished messages only)."""
-        if self.compact or not self.done or not self.is_attached:
-            return
-        self.compact = True
-        from textual.widgets import Markdown
-
-        old = self.query(Markdown)
-        await self.mount(Static(self._rich_markdown(), classes="body"))
-        await old.remove()
-
-
-class ToolView(Vertical):
-    """A tool call (collapsible, code highlighted), its live output and its result."""
-
-    def __init__(self, call: ToolCall, image_loader: ImageLoader | None = None) -> None:
-        super().__init__(classes=f"item tool {agent_class(call.agent)}")
-        self.call = call
-        self.output = ""
-        self.result: ToolResult | None = None
-        self.image_loader = image_loader
-        self._images_loaded = False
-        self._ready = False  # children exist only after on_mount
-
-    def compose(self):
-        call = self.call
-        title = inert_content(f"⚙ {call.agent} · {call_summary(call.name, call.arguments)}")
-        with Collapsible(title=title, collapsed=False):
-            yield Static(self._body(), classes="code")
-        yield Static(self._output_text(), classes="output")
-        yield Static(self._result_text(), classes="result")
-        yield Vertical(classes="images")
-
-    def on_mount(self) -> None:
-        self._ready = True
-        self._sync()
-
-    def _body(self) -> Any:
-        from rich.syntax import Syntax
-
-        args = self.call.arguments
-        if self.call.name == "run_code" and "code" in args:
-            return Syntax(inert(str(args["code"])), "python", theme=SYNTAX_THEME, word_wrap=True)
-        if self.call.name == "write_file" and "content" in args:
-            path = str(args.get("file_path", ""))
-            content = inert(_clip(str(args["content"]), 6_000))
-            return Syntax(content, lexer_for(path), theme=SYNTAX_THEME, word_wrap=True)
-        shown = inert(json.dumps(args, ensure_ascii=False, indent=2))
-        return Syntax(shown, "json", theme=SYNTAX_THEME, word_wrap=True)
-
-    def _output_text(self) -> Text:
-        return Text(inert(_tail(self.output, MAX_OUTPUT_CHARS)).rstrip("\n"), style="dim")
-
-    def _result_text(self) -> Text:
-        if self.result is None:
-            return Text("… running", style="dim italic") if self.call.name == "run_code" else Text("")
-        mark, style = ("✗ ", "bold red") if self.result.is_error else ("→ ", "")
-        text = Text(mark, style="bold red" if self.result.is_error else "green")
-        text.append(inert(_clip(self.result.content.rstrip(), MAX_RESULT_CHARS)), style=style)
-        return text
-
-    def _sync(self) -> None:
-        if not self._ready or not self.is_attached:
-            return
-        out = self.query_one(".output", Static)
-        out.display = bool(self.output) and self.result is None
-        out.update(self._output_text())
-        self.query_one(".result", Static).update(self._result_text())
-        self.set_class(self.result is not None and self.result.is_error, "error")
-        if self.result is not None and self.result.images and not self._images_loaded:
-            self._images_loaded = True
-            self.run_worker(self._load_images(list(self.result.images)), group="thumbs")
-
-    def add_output(self, text: str) -> None:
-        self.output += text
-        self._sync()
-
-    def set_result(self, result: ToolResult) -> None:
-        self.result = result
-        self._sync()
-
-    async def _load_images(self, paths: list[str]) -> None:
-        if self.image_loader is None:
-            return
-        box = self.query_one(".images", Vertical)
-        for path in paths[:4]:
-            try:
-                data = await self.image_loader(path)
-            except Exception as exc:  # a missing chart is worth a line, not a crash
-                await box.mount(Static(inert_text(f"(chart {path}: {exc})", style="dim")))
-                continue
-            image = make_image(data, classes="thumb")
-            if image is not None:
-                fit(image, THUMB_WIDTH)
-            if image is None:
-                await box.mount(Static(inert_text(f"🖼  {path}", style="dim")))
-            else:
-                await box.mount(Static(inert_text(f"🖼  {path}", style="dim")), image)
 
 
 class Transcript(VerticalScroll, can_focus_children=False):
