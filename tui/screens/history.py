@@ -9,6 +9,9 @@ run), `m` / `i` export it as Markdown / notebook. Esc goes back.
 All file reading happens in threads; the records are plain files, so a run of
 a crashed app shows up too (as "interrupted"). A record's texts (task, reason,
 events, file names) are shown inert (tui/inert.py), as in a live run.
+
+Just over the ~400-line guide: the list, the read-only replay and its file pane are one
+screen's parts and share its record reader.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ The status bar is one `Static` re-rendered from plain attributes instead of a
 dozen reactive labels: the whole line is a handful of spans and is rebuilt at
 most a few times a second (Progress events, a 1 s elapsed tick while running).
 Its values (agent, model, sandbox, a failure's reason) are shown inert (tui/inert.py).
+Just over the ~400-line guide: the bar and the footer share the priority rule that drops
+what does not fit on a small screen.
 """
 
 from __future__ import annotations
