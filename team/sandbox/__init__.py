@@ -5,7 +5,7 @@ costs nothing until used): `e2b_code_interpreter` costs ~0.5-1 s to import and
 `jupyter_client` ~0.35 s, and the app must paint before paying that. Starting
 the local kernel imports neither the E2B SDK nor AutoGen
 (tests/test_import_hygiene.py): the SDK's models come with the first `run_code`,
-or earlier from `preload_models()` in a worker thread.
+or earlier: the app imports them in its engine thread (tui/boot.py HEAVY_MODULES).
 
 Modules: `base` (the interface); the kernel client, shared by every kernel-based
 backend: `jupyter` (the Jupyter protocol), `kernel` (E2B's `run_code`, contexts
@@ -37,7 +37,6 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "create_sandbox",
-    "preload_models",
 ]
 
 
@@ -51,15 +50,6 @@ def __getattr__(name: str) -> Any:
 
         return E2BSandbox
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def preload_models() -> None:
-    """Import the E2B SDK's models now (what the first `run_code` of any backend needs).
-
-    Meant for a worker thread once the app has painted and the kernel is starting,
-    so the first tool call does not pay the import on the event loop.
-    """
-    import e2b_code_interpreter.models  # noqa: F401
 
 
 async def create_sandbox(settings: Settings) -> Sandbox:
