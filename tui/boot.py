@@ -32,7 +32,7 @@ HEAVY_MODULES = (  # imported in a thread after the first paint so the engine st
     "team.run",
     "autogen_agentchat.teams",
     "autogen_ext.models.openai",
-    "e2b_code_interpreter.models",  # what the first run_code returns (team.sandbox.preload_models)
+    "e2b_code_interpreter.models",  # what the first run_code returns (not needed to start a kernel)
 )
 # What starting the sandbox imports, imported in the session's thread so the event loop never
 # waits on it (the kernel's start would otherwise import them on the loop, blocking keys).
