@@ -26,8 +26,9 @@ from tui.panes import Panes
 
 if TYPE_CHECKING:
     from team.api import Controller
+    from team.session import CodeSession
 
-ControllerFactory = Callable[[Settings], Any]
+ControllerFactory = Callable[[Settings], "Controller"]
 HEAVY_MODULES = (  # imported in a thread after the first paint so the engine starts warm
     "team.run",
     "autogen_agentchat.teams",
@@ -58,7 +59,7 @@ def _import(names: tuple[str, ...]) -> None:
             logging.getLogger(__name__).debug("pre-import of %s failed: %s", name, exc)
 
 
-def default_controller(settings: Settings, session: Any = None) -> Any:
+def default_controller(settings: Settings, session: CodeSession | None = None) -> Controller:
     """Build the real `RunController` (imports AutoGen; call it off the event loop)."""
     _import(HEAVY_MODULES)
     from team.run import RunController
@@ -66,7 +67,7 @@ def default_controller(settings: Settings, session: Any = None) -> Any:
     return RunController(settings, session=session)
 
 
-def new_session(settings: Settings) -> Any:
+def new_session(settings: Settings) -> CodeSession:
     """The sandbox session alone: it needs the kernel client, not AutoGen (~2.3 s), so the
     kernel can start while the rest of the engine loads."""
     _import(SANDBOX_MODULES.get(settings.sandbox, ()))
