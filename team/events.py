@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-# Written as \uXXXX escapes by json_text: lone surrogates (not encodable as UTF-8) and what
+# Written as JSON `\u` escapes (e.g. `\u009b`) by json_text: lone surrogates (not encodable as UTF-8) and what
 # `cat events.jsonl` must not send raw to a terminal (C1 controls, DEL, bidi overrides,
 # line/paragraph separators). json.dumps(ensure_ascii=False) escapes only C0 itself.
 _JSON_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -29,7 +29,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 def json_text(value: Any, **kw: Any) -> str:
     """`json.dumps` (non-ASCII kept readable) whose output is always encodable as UTF-8 and
     inert on a terminal: lone surrogates (a non-UTF-8 byte of a file name, kept by
-    surrogateescape) and C1/bidi characters are written as `\\uXXXX` escapes, which
+    surrogateescape) and C1/bidi characters are written as `\\u` escapes (`\\udcff`), which
     `json.loads` turns back into the very same str."""
     text = json.dumps(value, ensure_ascii=False, default=str, **kw)
     return _JSON_ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _JSON_ESCAPE.search(text) else text

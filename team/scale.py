@@ -325,12 +325,11 @@ def on_sigint(handler: Callable[[], None]) -> Iterator[None]:
     OS does not let us (Windows, not the main thread) the signals stay as they are."""
     loop = asyncio.get_running_loop()
     installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+    # asyncio takes signal handlers on Unix, in the main thread only: elsewhere, leave them be.
+    if sys.platform != "win32" and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, handler)
-        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
-            continue
-        installed.append(sig)
+            installed.append(sig)
     try:
         yield
     finally:
