@@ -51,7 +51,7 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.STARTING: frozenset({RunState.RUNNING, RunState.STOPPING, RunState.FINISHED}),
     RunState.RUNNING: frozenset({RunState.STOPPING, RunState.FINISHED}),
     RunState.STOPPING: frozenset({RunState.FINISHED}),
-    RunState.FINISHED: frozenset({RunState.STARTING, RunState.IDLE}),
+    RunState.FINISHED: frozenset({RunState.STARTING}),
 }
 
 

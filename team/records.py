@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import one_line
 from .events import Event, json_text
 from .redact import scrub
 
@@ -48,8 +49,7 @@ def why(exc: BaseException) -> str:
     """An OSError's reason in a few words ("No space left on device"), else the first line."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:200]
+    return one_line(exc)
 
 
 class RunRecord:

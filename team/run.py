@@ -91,6 +91,7 @@ class RunController(TurnDriver, TurnEnd, DataAndFiles):
 
         self.model_label = model_label(settings)
         self.agent_models = agent_models(settings)
+        self._prices: tuple[Settings | None, dict[str, tuple[float, float] | None]] = (None, {})
         self.session = session or CodeSession(settings)
         self._model_factory = model_factory
         self._run_id_factory = run_id_factory
@@ -144,10 +145,17 @@ class RunController(TurnDriver, TurnEnd, DataAndFiles):
         if self.demo:
             return 0.0
         # [models #14] each agent's tokens at its own model's price
-        from .agent_models import agent_prices
         from .cost import cost_for_agents
 
-        return cost_for_agents(self._tally.agent_tokens, agent_prices(self.settings))
+        return cost_for_agents(self._tally.agent_tokens, self.prices())
+
+    def prices(self) -> dict[str, tuple[float, float] | None]:
+        """Each agent's price, worked out once per settings (read on every Progress event)."""
+        if self._prices[0] is not self.settings:
+            from .agent_models import agent_prices
+
+            self._prices = (self.settings, agent_prices(self.settings))
+        return self._prices[1]
 
     @property
     def record_problems(self) -> list[str]:

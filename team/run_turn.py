@@ -79,6 +79,7 @@ class TurnDriver:
         def _set_state(self, new: RunState, reason: str = "") -> None: ...
         async def recorded_uploads(self) -> None: ...
         async def _with_data_description(self, task: str) -> str: ...
+        def prices(self) -> dict[str, tuple[float, float] | None]: ...
         @property
         def sandbox_kind(self) -> str: ...
         @property
@@ -293,8 +294,7 @@ class TurnDriver:
 
             return classify_model_error(exc, self.settings)
         except Exception:
-            text = str(exc).strip().splitlines()
-            return (text[0] if text else type(exc).__name__)[:200]
+            return one_line(exc)
 
     def _text_tool_problem(self, agent: str, text: str) -> str | None:
         """[models #14] The one line when `agent` wrote a tool call as text its client could not
@@ -316,8 +316,8 @@ class TurnDriver:
 
             return demo_client(self.settings.prompts, pace=self._demo_pace)
         # [models #14] one client per agent (model file or environment), metered for SBTEAM_MAX_COST
-        from .agent_models import agent_prices, build_agent_clients
+        from .agent_models import build_agent_clients
         from .cost import RunMeter
 
-        self._meter = RunMeter(self.settings.max_cost, agent_prices(self.settings), self.settings.spend_pool)
+        self._meter = RunMeter(self.settings.max_cost, self.prices(), self.settings.spend_pool)
         return build_agent_clients(self.settings, self._meter)

@@ -763,9 +763,6 @@ class TextCallHolder:
         self._shown = len(self.text)
         return rest
 
-    def shown_text(self) -> str:
-        return self.text[: self._shown]
-
 
 # --------------------------------------------------------------------------- one wording
 

@@ -37,19 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 from .base import WORKDIR, ErrorHandler, OutputHandler, ResultHandler, SandboxError
 from .cell import DIED_MESSAGE, INTERRUPT_GRACE, Cell, CodeContext, Handlers
-from .jupyter import KILLED_MESSAGE, POLL, START_TIMEOUT, Kernel, KernelConnection, KernelProcess
-from .output import NOT_KEPT, OutputKeeper, call_handler, split_not_kept, to_result
+from .jupyter import Kernel
+from .output import call_handler
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from e2b_code_interpreter.models import Context, Execution, ExecutionError
 
-__all__ = [  # names of jupyter/cell/output re-exported for code written against this module
-    "DIED_MESSAGE", "INTERRUPT_GRACE", "KILLED_MESSAGE", "NOT_KEPT", "POLL", "START_TIMEOUT", "CodeContext",
-    "Kernel", "KernelBackend", "KernelConnection", "KernelProcess", "OutputKeeper", "call_handler",
-    "split_not_kept", "to_result",
-]  # fmt: skip
+__all__ = ["CodeContext", "Kernel", "KernelBackend"]  # what a backend builds on (tests/test_kernel_backend.py)
 
 DEFAULT_RUN_TIMEOUT = 300.0  # E2B's run_code default when timeout is None
 DEFAULT_CONTEXT = "default"

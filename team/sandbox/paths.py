@@ -61,7 +61,3 @@ def sandbox_relpath(path: str, workdir: str = WORKDIR) -> str:
         raise outside(f"path {path!r} is outside the sandbox ({workdir})")
     return full[len(workdir) + 1 :]
 
-
-def to_sandbox_path(rel: str, workdir: str = WORKDIR) -> str:
-    """The sandbox-side absolute path for a path relative to the sandbox folder."""
-    return f"{workdir}/{rel}" if rel else workdir

@@ -13,7 +13,7 @@ from typing import Any
 from team import errors
 
 from .. import events as ev
-from ..sandbox.kernel import split_not_kept
+from ..sandbox.output import split_not_kept
 from ..session import CodeSession
 
 MAX_TOOL_OUTPUT = 8_000

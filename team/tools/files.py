@@ -34,10 +34,9 @@ async def list_files(ctx: ToolContext, path: str = "/") -> str:
             continue
         name = shown_name(rel)  # a non-UTF-8 byte as \xNN: an API request cannot carry it raw
         lines.append(f"📁 {name}/" if entry.is_dir else f"📄 {name} ({human_size(entry.size)})")
-    shown = target if target != WORKDIR else WORKDIR
     if not lines:
-        return f"📂 {shown} is empty"
-    return trim(f"📂 {shown} ({len(lines)} entries)\n" + "\n".join(lines))
+        return f"📂 {target} is empty"
+    return trim(f"📂 {target} ({len(lines)} entries)\n" + "\n".join(lines))
 
 
 LIST_FILES = ToolSpec(
