@@ -45,6 +45,9 @@ class EndReason(StrEnum):
     DEGENERATE = "degenerate"  # a runaway reply was cut
 
 
+#: A run is going: a new one is refused and Esc stops it (the app's "busy").
+ACTIVE = frozenset({RunState.STARTING, RunState.RUNNING, RunState.STOPPING})
+
 #: Every transition the controller may make; anything else is a bug (tests hold it to this).
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.IDLE: frozenset({RunState.STARTING}),

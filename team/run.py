@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
-from .api import TRANSITIONS, EndReason, RunState
+from .api import ACTIVE, TRANSITIONS, EndReason, RunState
 from .config import Settings
 from .records import RunRecord, load_team_state, run_dir
 from .run_data import DataAndFiles
@@ -57,7 +57,6 @@ from .session import CodeSession
 STOP_GRACE = 0.5
 FORCE_WAIT = 1.0
 CLOSE_DRAIN = 5.0  # close(): how long abandoned runs may take to wind down before cancel
-ACTIVE = frozenset({RunState.STARTING, RunState.RUNNING, RunState.STOPPING})
 
 ModelFactory = Callable[[], Any]
 # (agent, call_id, tool name, arguments) -> ("approve"|"edit"|"reject", new arguments or reason)

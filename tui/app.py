@@ -39,15 +39,15 @@ from textual.screen import Screen
 from textual.widgets import Header
 from textual.worker import Worker, WorkerState
 
+from team.api import ACTIVE
 from team.config import ConfigError, Settings
 from team.errors import one_line
-from team.prompts import example_task
+from team.prompts import DEMO_HINT, example_task
 from tui import commands
 from tui.boot import Boot, ControllerFactory, default_controller
 from tui.data import DataUpload
 from tui.driver import RunDriver
 from tui.files import SandboxFiles
-from tui.format import DEMO_HINT
 from tui.inert import CONTROL_FILTER, inert
 from tui.past_runs import PastRuns
 from tui.widgets.file_tree import FileTree
@@ -245,7 +245,7 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
                 pass  # Esc stops the run while it waits for an approval; F6 turns the mode off
             elif self.config_error is not None or self.screen is not self.screen_stack[0]:
                 return False  # let modals and the palette have their keys
-        if action == "stop" and self.run_state not in ("starting", "running", "stopping"):
+        if action == "stop" and self.run_state not in ACTIVE:
             return None
         if action == "restart" and not self.current_task:
             return None

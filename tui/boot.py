@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 
+from team.api import ACTIVE
 from team.config import Settings
 from team.errors import one_line
 from tui.inert import inert
@@ -180,7 +181,7 @@ class Boot(Panes):
     async def _close_and_exit(self) -> None:
         ctrl = self.ctrl
         if ctrl is not None:
-            if ctrl.state in ("starting", "running", "stopping"):
+            if ctrl.state in ACTIVE:
                 try:  # no graceful turn end: the user wants out now
                     await asyncio.wait_for(ctrl.stop(force=True), timeout=5)
                 except Exception as exc:  # exiting anyway: close() below kills what is left

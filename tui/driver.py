@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.message_pump import MessagePump
 
+from team.api import ACTIVE
 from team.errors import one_line
 from team.events import Event, Notice, OutputsSaved, RunFinished, RunStateChanged, SandboxStatus
 from tui.format import reason_label
@@ -28,7 +29,7 @@ from tui.widgets.task_input import TaskInput
 if TYPE_CHECKING:
     from team.api import Controller
 
-BUSY = ("starting", "running", "stopping")  # a run is going: Enter does not start another
+BUSY = ACTIVE  # a run is going: Enter does not start another (team/api.py)
 RESTART_NOTE = "Restarted with a fresh sandbox: the previous run's files are gone."
 
 

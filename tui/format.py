@@ -8,8 +8,6 @@ Light on purpose: no Rich or Textual import, so every pane can use it at start-u
 
 from __future__ import annotations
 
-from team.prompts import DEMO_HINT  # noqa: F401  (re-exported: the app shows it in DEMO mode)
-
 SYNTAX_THEME = "monokai"  # Rich `Syntax`, Markdown code blocks and the approval editor
 
 REASON_LABELS = {

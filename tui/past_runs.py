@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from team.api import ACTIVE
 from tui.panes import Panes
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class PastRuns(Panes):
             self.ctrl.approve = self.approve_mode
         self.status.set(approve=self.approve_mode)
         if self.approve_mode:
-            running = self.run_state in ("starting", "running", "stopping")
+            running = self.run_state in ACTIVE
             when = " from the next run" if running else ""
             self.notify(f"Approval mode on{when}: code waits for approve / edit / reject.", timeout=5)
         else:

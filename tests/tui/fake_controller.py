@@ -250,7 +250,6 @@ class FakeController:
         self.task = task
         self._stop_requested = False
         self._queue = asyncio.Queue()
-        self._seq = 0
         self._move(self.run_id, self._queue, RunState.STARTING)
         self._player = asyncio.create_task(self._play(self.run_id, task, self._queue, resumed_from))
         return self.run_id
@@ -260,7 +259,6 @@ class FakeController:
         return self.state in (RunState.STARTING, RunState.RUNNING, RunState.STOPPING)
 
     def _put(self, run_id: str, queue: asyncio.Queue[Event], event: Event) -> None:
-        self._seq += 1
         if self._cost is not None and isinstance(event, Progress | RunFinished):
             event = dataclasses.replace(
                 event, cost=self._cost, agent_tokens={"Planner": [event.tokens_in, event.tokens_out]}

@@ -425,6 +425,11 @@ async def test_large_file_is_read_partially(make_app, files_dir: Path, monkeypat
         preview = await _select(app, pilot, "reports/big.csv")
         await wait_for(pilot, lambda: preview.kind == "table")
         assert "1,500" in str(preview.query_one("#preview-note", Static).render())
+        # where a CSV is read on the host in part (a past run's files, in history), the pane says so
+        data = (files_dir / "reports" / "big.csv").read_bytes()
+        await preview.show("reports/big.csv", data[:2_000], size=len(data))
+        await pilot.pause()
+        assert "read partially" in str(preview.query_one("#preview-note", Static).render())
 
 
 async def test_save_selected_file(make_app, tmp_path: Path):

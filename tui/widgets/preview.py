@@ -21,7 +21,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from team.filetypes import binary_kind, human_size, is_binary
-from tui.format import LEXERS, SYNTAX_THEME, extension  # noqa: F401  (extension: used by callers)
+from tui.format import SYNTAX_THEME, extension, lexer_for
 from tui.inert import inert, inert_markup, inert_text
 from tui.widgets.images import fit, make_image
 
@@ -218,7 +218,7 @@ class Preview(Vertical):
             return [Static(self._syntax(source, "json"))], ""
         if kind == "markdown":
             return [Markdown(inert(source))], ""
-        return [Static(self._syntax(source, LEXERS.get(ext, "text")))], ""
+        return [Static(self._syntax(source, lexer_for(path)))], ""
 
     @staticmethod
     def _syntax(text: str, lexer: str) -> Any:
