@@ -4,6 +4,7 @@ outside is made inert (tui/inert.py) where it becomes a renderable."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +26,8 @@ from tui.inert import inert, inert_content, inert_text
 from tui.widgets.images import fit, make_image
 
 MAX_MOUNTED = 150
+STREAM_STOP_WAIT = 2.0  # seconds a finished message waits for its stream to drain
+_STOPPING: set[asyncio.Future[None]] = set()  # stream stops under way (kept referenced)
 THUMB_WIDTH = 40  # cells
 KEEP_RICH = 30  # the newest items keep a Textual `Markdown`; older ones become one `Static`
 MAX_OUTPUT_CHARS = 8_000
@@ -137,9 +140,20 @@ class MessageView(Vertical):
             self.done = True
 
     async def stop_stream(self) -> None:
+        """Stop the Markdown stream, never waiting on it unboundedly.
+
+        Textual's `MarkdownStream.stop` cancels its task and awaits it; that task swallows one
+        cancellation and then appends what is pending. When the app shuts down while a
+        message ends, that append never completes and a cancellation of ours (the shutdown
+        stopping the flush timer) coalesces with the swallowed one: the app hung on exit. The
+        stop runs in its own task here; this waits for it at most `STREAM_STOP_WAIT` and is
+        cancelled at once when the pane is torn down."""
         if self.stream is not None:
             stream, self.stream = self.stream, None
-            await stream.stop()
+            stopping = asyncio.ensure_future(stream.stop())
+            _STOPPING.add(stopping)
+            stopping.add_done_callback(_STOPPING.discard)
+            await asyncio.wait({stopping}, timeout=STREAM_STOP_WAIT)
 
     async def compact_now(self) -> None:
         """Swap the Markdown widget for a single Static (finished messages only)."""
