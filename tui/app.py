@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.filter import LineFilter
@@ -86,13 +86,43 @@ def default_task(settings: Settings | None) -> str:
 
 
 class MainScreen(Screen):
-    """The app's default screen (its widgets come from `SbteamApp.compose`)."""
+    """The app's default screen (its widgets come from `SbteamApp.compose`).
 
-    def on_resize(self) -> None:
-        # Runs before Screen's own resize handler sets the breakpoint classes: look after it.
+    Before the first paint it is laid out and styled once. Textual would lay it out again
+    for each same-size Resize that follows its first layout (the app's, which sets the
+    breakpoint classes, and the one that layout sends the screen itself), restyle every
+    widget as the screen resumes, and restyle again as focus moves from the first
+    focusable widget to the task editor; each cost 10-20 ms of the first paint. So the
+    breakpoint classes are given as the screen is made, focus goes straight to the editor,
+    and until the first paint a same-size Resize and the resume's restyle are skipped.
+    Afterwards Textual's own handling applies (a same-size Resize redraws after a suspend).
+    """
+
+    AUTO_FOCUS = "#task"  # straight to the task editor: each change of focus restyles
+
+    def __init__(self, app: SbteamApp) -> None:
+        size = app.size  # the breakpoint reached in each direction, as Screen's resize handler picks it
+        width = max(b for b in app.HORIZONTAL_BREAKPOINTS if size.width >= b[0])[1]
+        height = max(b for b in app.VERTICAL_BREAKPOINTS if size.height >= b[0])[1]
+        super().__init__(id="_default", classes=f"{width} {height}")
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        if not self.sbteam.painted:
+            event.refresh_styles = False  # styled as its widgets mounted, a moment ago
+
+    @property
+    def sbteam(self) -> SbteamApp:
         app = self.app
-        if isinstance(app, SbteamApp):
-            self.call_after_refresh(app.update_files_hint)
+        assert isinstance(app, SbteamApp)
+        return app
+
+    def on_resize(self, event: events.Resize) -> None:
+        app = self.sbteam
+        if not app.painted and event.size == self.size and not app._background_screens:
+            event.prevent_default()  # a same-size layout before the first paint: nothing would change
+            event.stop()
+        # Runs before Screen's own resize handler sets the breakpoint classes: look after it.
+        self.call_after_refresh(app.update_files_hint)
 
 
 class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
@@ -133,17 +163,19 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         self.current_task = None
         self.run_state = "idle"  # as the controller last told it (RunStateChanged)
         self._state_told = False
+        self._stop_asked: str | None = None
         self._sending = False
         self.warming = False
         self.booted = asyncio.Event()
         self._quitting = False
         self.approve_mode = approve
         self.run_panes = []
+        self.painted = False  # the first paint is out (until then start-up skips redundant work)
 
     # -- layout -----------------------------------------------------------------
 
     def get_default_screen(self) -> Screen:
-        return MainScreen(id="_default")
+        return MainScreen(self)
 
     def compose(self) -> ComposeResult:
         task = default_task(self.settings) if self.initial_task is None else self.initial_task
@@ -162,7 +194,7 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
     def on_mount(self) -> None:
         if os.environ.get("SBTEAM_PAINT_FILE"):  # bench/bench_tui.py: time to first paint
             self.call_after_refresh(self.report_first_paint)
-        self.call_after_refresh(_gc_after_first_paint)
+        self.call_after_refresh(self._after_first_paint)
         if self.config_error is not None:
             from tui.screens.config_error import ConfigErrorScreen
 
@@ -189,6 +221,10 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         )
         task_input.focus()
         self.call_after_refresh(self.call_after_refresh, self._boot)  # after the first paint is out
+
+    def _after_first_paint(self) -> None:
+        self.painted = True
+        _gc_after_first_paint()
 
     def _welcome(self) -> list[tuple[str, str]]:
         """The transcript's first lines (in the first paint): the DEMO hint and how to use it."""

@@ -44,6 +44,7 @@ class RunDriver(Panes):
     run_panes: list[MessagePump]
     _quitting: bool
     _state_told: bool  # the controller emits RunStateChanged (else its `state` is read)
+    _stop_asked: str | None  # the run a stop was asked for: a second Esc forces even before "stopping" is told
     _sending: bool  # a task was sent and the controller has not taken it yet
     _keys_for: tuple[bool, bool] = (False, False)  # (busy, has a task) the footer's keys were last shown for
 
@@ -171,7 +172,8 @@ class RunDriver(Panes):
         """Esc: graceful stop; a second Esc while stopping cancels at once."""
         if self.ctrl is None:
             return
-        force = self.run_state == "stopping"
+        force = self.run_state == "stopping" or (self.run_id is not None and self._stop_asked == self.run_id)
+        self._stop_asked = self.run_id
         if not self._state_told:
             self.set_run_state("stopping")
         self.notify("Force stopping…" if force else "Stopping at the end of this turn (Esc again: force)", timeout=3)

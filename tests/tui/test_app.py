@@ -191,10 +191,17 @@ async def test_escape_stops_gracefully_and_keys_still_work(make_app):
         await wait_for(pilot, lambda: _ready(app))
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(app.transcript.record) >= 3)
+        shown: list[str] = []  # what the status bar said after each state change (load-independent)
+        set_state = app.set_run_state
+
+        def record(state: str) -> None:
+            set_state(state)
+            shown.append(app.status.plain)
+
+        app.set_run_state = record
         await pilot.press("escape")
-        assert app.run_state == "stopping"
-        assert "stopping" in app.status.plain
         await wait_for(pilot, lambda: app.run_state == "finished", limit=10)
+        assert "stopping" in shown[0] and "STOPPED" not in shown[0]
         assert "finished: STOPPED" in app.status.plain
         assert app.ctrl.calls.count("stop") == 1
         await pilot.press("h", "i")
@@ -207,9 +214,7 @@ async def test_second_escape_forces(make_app):
         await wait_for(pilot, lambda: _ready(app))
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.ctrl.state == "running")
-        await pilot.press("escape")
-        await pilot.pause(0.05)
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # the second one before the engine has said "stopping"
         await wait_for(pilot, lambda: app.run_state == "finished", limit=3)
         assert "stop(force)" in app.ctrl.calls
         assert "STOPPED" in app.status.plain
@@ -470,3 +475,27 @@ async def test_autoscroll_pauses_when_scrolled_up(make_app):
         await pilot.press("end")  # back at the bottom: following again
         await add(23, 3)
         assert transcript.scroll_y == transcript.max_scroll_y
+
+
+async def test_a_streaming_message_without_its_markdown_keeps_its_tokens():
+    """The flush timer can tick while a message view has no Markdown child (not composed
+    yet, or removed as the app shuts down): no crash, and the tokens wait for the next flush."""
+    from textual.app import App
+
+    class Host(App):
+        def compose(self):
+            yield MessageView("Planner", streaming=True)
+
+    app = Host()
+    async with app.run_test() as pilot:
+        view = app.query_one(MessageView)
+        await view.query_one(Markdown).remove()
+        view.add_token("half of ")
+        view.finish("half of it")
+        await view.flush()
+        assert view.buffer == ["half of "] and not view.done
+        await view.mount(Markdown(""))
+        await view.flush()
+        await pilot.pause()
+        assert view.done and view.buffer == []
+        assert view.query_one(Markdown).source.strip() == "half of it"

@@ -291,7 +291,7 @@ class StatusBar(Static):
         return fit(self.parts(), self.content_size.width if width is None else width)
 
     def refresh_bar(self) -> None:
-        self.update(self.build())
+        self.update(self.build(), layout=False)  # one line high, always: no layout to redo
         lines = []
         if self.sandbox_error:
             lines.append(f"The sandbox failed to start: {self.sandbox_error}\nThe next run tries again.")

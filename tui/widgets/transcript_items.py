@@ -107,9 +107,12 @@ class MessageView(Vertical):
 
     @property
     def markdown(self) -> Any:
+        """The view's `Markdown` widget, or None while it has none: not composed yet, or
+        its children already removed as the app shuts down (the flush timer still ticks)."""
         from textual.widgets import Markdown
 
-        return self.query_one(Markdown)
+        found = self.query_children(Markdown)
+        return found.first() if found else None
 
     def add_token(self, text: str) -> None:
         self.buffer.append(text)
@@ -119,24 +122,28 @@ class MessageView(Vertical):
         self.final = text
 
     async def flush(self) -> None:
-        """Write buffered tokens; on the final message stop the stream and fix up the text."""
+        """Write buffered tokens; on the final message stop the stream and fix up the text.
+        Without a `Markdown` to write to, the tokens wait in the buffer for the next flush."""
+        markdown = self.markdown
+        if markdown is None:
+            return
         if self.buffer:
             chunk = "".join(self.buffer)
             self.buffer.clear()
             if self.stream is None:
                 from textual.widgets import Markdown
 
-                self.stream = Markdown.get_stream(self.markdown)
+                self.stream = Markdown.get_stream(markdown)
             await self.stream.write(self.inert_stream.feed(chunk))
         if self.final is not None and not self.done:
             held = self.inert_stream.flush()  # a "\r" that ended the last chunk
             if held and self.stream is not None:
                 await self.stream.write(held)
             await self.stop_stream()
-            shown = self.markdown.source.strip()  # what the stream rendered (its last write can be lost)
+            shown = markdown.source.strip()  # what the stream rendered (its last write can be lost)
             if self.final.strip() != self.text.strip() or shown != inert(self.final).strip():
                 self.text = self.final
-                await self.markdown.update(inert(self.final))
+                await markdown.update(inert(self.final))
             self.done = True
 
     async def stop_stream(self) -> None:
