@@ -195,6 +195,7 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         if os.environ.get("SBTEAM_PAINT_FILE"):  # bench/bench_tui.py: time to first paint
             self.call_after_refresh(self.report_first_paint)
         self.call_after_refresh(self._after_first_paint)
+        self.quit_on_signals()
         if self.config_error is not None:
             from tui.screens.config_error import ConfigErrorScreen
 

@@ -167,6 +167,23 @@ class Boot(Panes):
             )
         self._refresh_files()
 
+    def quit_on_signals(self) -> None:
+        """Closing the terminal (SIGHUP) or `kill` (SIGTERM) quits like Ctrl+Q: the run is
+        stopped and the sandbox closed. Python's default for both ends the process at once,
+        with no `atexit`: the kernel went with its parent (bwrap's --die-with-parent) but the
+        sandbox's temp folder stayed. Unix, main thread only (where the app runs)."""
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._quit_on_signal)
+            except (ValueError, RuntimeError, NotImplementedError, AttributeError) as exc:
+                self.log.warning(f"no handler for {sig!r}: {exc!r}")  # not Unix, or not the main thread
+
+    def _quit_on_signal(self) -> None:
+        self.run_worker(self.action_quit(), group="quit", exit_on_error=False)
+
     async def action_quit(self) -> None:
         """Ctrl+Q: force-stop the run at once, close the sandbox (no kernel left behind), exit."""
         if self._quitting:

@@ -192,3 +192,57 @@ def test_sbteam_tui_demo_in_tmux(tmux_demo):
     assert "DEMO" in text
     tmux_demo.keys("C-q")
     tmux_demo.wait_screen(lambda s: "EXITED" in s, 30)
+
+
+@pytest.mark.parametrize("how", ["SIGHUP", "SIGTERM"])
+def test_closing_the_terminal_or_kill_leaves_no_kernel_or_temp_folder(tmp_path: Path, how: str):
+    """The terminal window closed (SIGHUP) or `kill` (SIGTERM) while the sandbox is up: the
+    app quits as with Ctrl+Q. Python's default would end it at once, without `atexit`: the
+    kernel died with its parent but the sandbox's temp folder stayed behind."""
+    import pty
+    import signal
+
+    ready = tmp_path / "ready"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "E2B_", "SBTEAM_"))}
+    env.update(SBTEAM_HOME=str(tmp_path / "home"), SBTEAM_READY_FILE=str(ready), SBTEAM_IMAGE="halfcell",
+               SBTEAM_SANDBOX="local", TMPDIR=str(temp), TERM="xterm-256color", COLUMNS="100", LINES="30")
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    stop = threading.Event()
+
+    def drain() -> None:  # the app blocks once the pty's buffer is full
+        while not stop.is_set():
+            try:
+                os.read(master, 65536)
+            except BlockingIOError:
+                time.sleep(0.01)
+            except OSError:
+                return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--demo"], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=tmp_path, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (ready.exists() and ready.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "the sandbox did not come up"
+            time.sleep(0.05)
+        assert ready.read_text() != "failed"
+        assert list(temp.glob("sbteam-sbx-*")), "the sandbox's temp folder is where TMPDIR says"
+        kernels = [p for p in psutil.Process(proc.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+        assert kernels
+        os.kill(proc.pid, getattr(signal, how))
+        assert proc.wait(timeout=30) is not None
+        assert not list(temp.glob("sbteam-sbx-*")), "the temp folder was left behind"
+        _, alive = psutil.wait_procs(kernels, timeout=10)
+        assert not alive, "a kernel outlived the app"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stop.set()
+        os.close(slave)
+        os.close(master)
