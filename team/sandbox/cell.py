@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import WORKDIR, ErrorHandler, OutputHandler, ResultHandler
 from .jupyter import POLL, Kernel
-from .output import OutputKeeper, call_handler, to_result
+from .output import OutputKeeper, ResultKeeper, call_handler, to_result
 
 if TYPE_CHECKING:
     from e2b_code_interpreter.models import Context, Execution
@@ -92,6 +92,7 @@ class Cell:
         self.next_watch = 0.0
         self.stdout = OutputKeeper(execution.logs.stdout)
         self.stderr = OutputKeeper(execution.logs.stderr)
+        self.results = ResultKeeper(execution.results)
 
     async def run(self, code: str) -> bool:
         """Send the cell and collect its iopub output; True if the kernel died."""
@@ -132,6 +133,7 @@ class Cell:
         finally:
             self.stdout.finish()
             self.stderr.finish()
+            self.results.finish(self.execution.logs.stderr)
             await kernel.drain_shell()
         if self.stopped_by:
             await self._error(ExecutionError("SandboxLimit", self.stopped_by, ""))
@@ -190,8 +192,9 @@ class Cell:
                 self.stdout.add(text)
                 await call_handler(handlers.on_stdout, OutputMessage(text, time.time_ns(), False))
         elif kind in ("display_data", "execute_result"):
-            result = to_result(content.get("data", {}), kind == "execute_result", content.get("metadata"))
-            execution.results.append(result)
+            data = content.get("data", {})
+            result = to_result(data, kind == "execute_result", content.get("metadata"))
+            self.results.add(result, data)
             await call_handler(handlers.on_result, result)
         elif kind == "error":
             if self.interrupted_at is None:

@@ -3,7 +3,8 @@
 `to_result` turns a Jupyter MIME bundle into the SDK's `Result` as E2B's server
 fills it; `OutputKeeper` keeps what an `Execution` holds of stdout/stderr to a
 head and a tail with a line saying how much was left out (callbacks still see
-every chunk), and `split_not_kept` reads that line back. Used by the kernel
+every chunk), and `split_not_kept` reads that line back. `ResultKeeper` does the
+same for display results: the first ones and the cell's own result are kept. Used by the kernel
 backends and by the local sandbox's commands; the SDK is imported on first use.
 """
 
@@ -21,6 +22,9 @@ KEEP_HEAD = 256 << 10  # characters of a cell's stdout (and of stderr) kept from
 KEEP_TAIL = 256 << 10  # … and from the end
 NOT_KEPT = "\n… [{:,} characters of output not kept] …\n"  # OutputKeeper's marker chunk
 NOT_KEPT_RE = re.compile(r"\n… \[([\d,]+) characters of output not kept\] …\n")
+KEEP_RESULTS = 100  # display results an Execution keeps (the cell's own result comes on top)
+KEEP_RESULT_BYTES = 32 << 20  # … and their size in all
+RESULTS_NOT_KEPT = "\n… [{:,} display results not kept: an Execution keeps the first {} ({} MB at most)] …\n"
 
 _MIME_FIELDS = {
     "text/plain": "text",
@@ -115,6 +119,36 @@ class OutputKeeper:
         self.tail.clear()
         self.tail_size = 0
         self.dropped = 0
+
+
+class ResultKeeper:
+    """The results an `Execution` keeps: every `display()` is one, and a loop of them
+    (or of 1 MB pictures) made the host keep all of them. The first `KEEP_RESULTS` (up to
+    `KEEP_RESULT_BYTES`) and the cell's own result are kept; callbacks still see every
+    one. `finish()` adds a line to stderr saying how many were left out."""
+
+    def __init__(self, target: list[Result], count: int = KEEP_RESULTS, size: int = KEEP_RESULT_BYTES) -> None:
+        self.target = target
+        self.count_left = count
+        self.bytes_left = size
+        self.dropped = 0
+
+    def add(self, result: Result, data: dict[str, Any]) -> None:
+        if result.is_main_result:  # one per cell: always kept, like E2B
+            self.target.append(result)
+            return
+        size = sum(len(v) if isinstance(v, str) else len(repr(v)) for v in data.values())
+        if self.count_left > 0 and size <= self.bytes_left:
+            self.target.append(result)
+            self.count_left -= 1
+            self.bytes_left -= size
+        else:
+            self.dropped += 1
+
+    def finish(self, stderr: list[str]) -> None:
+        if self.dropped:
+            stderr.append(RESULTS_NOT_KEPT.format(self.dropped, KEEP_RESULTS, KEEP_RESULT_BYTES >> 20))
+            self.dropped = 0
 
 
 def split_not_kept(text: str) -> tuple[str, int]:

@@ -118,3 +118,37 @@ async def test_one_huge_print_arrives_in_bounded_messages(session: CodeSession) 
     execution = await box.run_code("print('x' * (100 << 20))\n'done'", on_stdout=seen, timeout=120)
     assert execution.error is None and execution.text == "done"
     assert 0 < largest[0] <= 1 << 20
+
+
+async def test_a_flood_of_display_results_keeps_a_bounded_number(session: CodeSession) -> None:
+    """Each `display()` is one result on the host: 300 images of 1 MB (or a million tiny
+    ones) were all kept in the `Execution`, growing the host with every one. The results
+    kept are bounded in number and in bytes; every one still reaches the callback, and
+    the Execution says how many were left out."""
+    box = session.sandbox
+    seen = [0]
+
+    def count(result: object) -> None:
+        seen[0] += 1
+
+    code = (
+        "from IPython.display import display, Image\n"
+        "import base64, os\n"
+        "blob = os.urandom(1 << 20)\n"
+        "for i in range(300):\n"
+        "    display({'image/png': base64.b64encode(blob).decode(), 'text/plain': str(i)}, raw=True)\n"
+        "for i in range(20000):\n"
+        "    display(i)\n"
+        "'THE END'\n"
+    )
+    await value(box, "0")  # the SDK's models are imported by the first cell, not counted here
+    before = _rss()
+    execution = await box.run_code(code, on_result=count, timeout=120)
+    grown = _rss() - before
+    assert execution.error is None, execution.error
+    assert seen[0] == 300 + 20000 + 1  # every result reached the callback as it came
+    assert len(execution.results) <= 101  # kept: the first ones and the cell's own result
+    assert execution.results[-1].is_main_result and execution.results[-1].text == "THE END"
+    assert "display results not kept" in "".join(execution.logs.stderr)
+    assert grown < 2 * GROWTH, f"host grew by {grown >> 20} MB"
+    assert await value(box, "1 + 1") == "2"

@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.containers import Vertical
-from textual.widgets import Collapsible, Label, Static
+from textual.widgets import Label, Static
 
 from team.events import (
     ToolCall,
@@ -187,6 +187,8 @@ class ToolView(Vertical):
         self._ready = False  # children exist only after on_mount
 
     def compose(self):
+        from textual.widgets import Collapsible  # with the first tool call, not at start-up
+
         call = self.call
         title = inert_content(f"⚙ {call.agent} · {call_summary(call.name, call.arguments)}")
         with Collapsible(title=title, collapsed=False):
