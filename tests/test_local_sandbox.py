@@ -401,3 +401,19 @@ async def test_unisolated_with_given_root(tmp_path, monkeypatch) -> None:
         await box.run_code("open('made.txt', 'w').write('x')")
         assert [e.path for e in await box.files.list("/home/user")] == ["/home/user/made.txt"]
     assert _exists(f"{root}/made.txt")  # a caller's root is kept on kill
+
+
+@pytest.mark.parametrize("isolate", [None, False], ids=["default", "unisolated"])
+async def test_a_long_tmpdir_still_reaches_the_kernel(tmp_path, monkeypatch, isolate) -> None:
+    """A unix socket's path is at most 107 bytes. Under a long TMPDIR (a CI runner's, a
+    test worker's) the kernel's sockets were past that and the sandbox never started."""
+    import tempfile
+
+    deep = tmp_path / ("long-temporary-folder-" * 3) / "and-then-some-more-of-it"
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    async with await LocalSandbox.create(isolate=isolate) as box:
+        assert box._top.startswith(str(deep)) and len(os.path.join(box._top, "run-1", "k-50000")) > 107
+        ex = await box.run_code("6 * 7")
+        assert ex.text == "42"

@@ -58,18 +58,25 @@ class LogTail(asyncio.Protocol):
 
 
 class SandboxedProcess:
-    """A kernel (or other) process of this sandbox: a `jupyter.KernelProcess`."""
+    """A kernel (or other) process of this sandbox: a `jupyter.KernelProcess`. It owns the
+    kernel's runtime folder as an open fd (`runtime_fd`) while it lives: the host dials
+    the kernel's sockets through it."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], tail: LogTail, transport: asyncio.BaseTransport | None):
+    def __init__(self, proc: subprocess.Popen[bytes], tail: LogTail, transport: asyncio.BaseTransport | None,
+                 runtime_fd: int | None = None):
         self.proc = proc
         self.tail = tail
         self.transport = transport
+        self.runtime_fd = runtime_fd
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def kill(self) -> None:
         launcher.kill_process(self.proc)
+        fd, self.runtime_fd = self.runtime_fd, None
+        if fd is not None:
+            os.close(fd)
         transport, self.transport = self.transport, None
         if transport is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed (exit): nothing to tell
@@ -95,6 +102,9 @@ async def launch_kernel(sbx: LocalSandbox, ctx: CodeContext) -> Kernel:
         "kernel_name": "python3",
     }
     close_fds: list[int] = []
+    keep_fds: list[int] = []
+    # The runtime folder as an fd, owned by the kernel's process once there is one (see _socket_base).
+    runtime_fd = os.open(runtime, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         if sbx._bwrap:
             conn_fd = launcher.data_fd(json.dumps({**info, "ip": f"{launcher.RUNTIME_MOUNT}/k"}).encode())
@@ -121,14 +131,19 @@ async def launch_kernel(sbx: LocalSandbox, ctx: CodeContext) -> Kernel:
             conn_path = os.path.join(runtime, "kernel.json")
             fd = os.open(conn_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
-                json.dump({**info, "ip": os.path.join(runtime, "k")}, fh)
+                # Not isolated, the kernel binds on the host too: through the fd it inherits.
+                json.dump({**info, "ip": _socket_base(runtime, runtime_fd)}, fh)
+            keep_fds.append(runtime_fd)
             tmp = os.path.join(sbx._top, f"tmp-{sbx._runs}")
             os.mkdir(tmp, 0o700)
             command = [sys.executable, "-I", "-B", *KERNEL_ARGS, "-f", conn_path]
             argv = launcher.guest_argv(sbx._rlimits(), command)
             popen_env = launcher.sandbox_env(sbx.root, tmp=tmp, extra=sbx._envs)
             cwd = sbx._host_cwd(ctx.cwd)
-        proc = _popen(sbx, argv, popen_env, cwd, pass_fds=close_fds, stdout=subprocess.PIPE)
+        proc = _popen(sbx, argv, popen_env, cwd, pass_fds=close_fds + keep_fds, stdout=subprocess.PIPE)
+    except BaseException:
+        os.close(runtime_fd)
+        raise
     finally:
         for fd in close_fds:
             os.close(fd)
@@ -136,10 +151,10 @@ async def launch_kernel(sbx: LocalSandbox, ctx: CodeContext) -> Kernel:
     transport = None
     with contextlib.suppress(Exception):
         transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: tail, proc.stdout)
-    process = SandboxedProcess(proc, tail, transport)
+    process = SandboxedProcess(proc, tail, transport, runtime_fd)
     try:
-        await _wait_for_sockets(sbx, runtime, process)
-        kernel = jupyter.connect({**info, "ip": os.path.join(runtime, "k")}, process, ctx.generations + 1)
+        await _wait_for_sockets(sbx, runtime_fd, process)
+        kernel = jupyter.connect({**info, "ip": _socket_base(runtime, runtime_fd)}, process, ctx.generations + 1)
     except BaseException:
         process.kill()
         raise
@@ -167,7 +182,17 @@ def _popen(
     )
 
 
-async def _wait_for_sockets(sbx: LocalSandbox, runtime: str, process: SandboxedProcess) -> None:
+def _socket_base(runtime: str, runtime_fd: int) -> str:
+    """Where the host dials the kernel's sockets (`<base>-<port>`): through the runtime
+    folder's fd, `/proc/self/fd/N/k`, where /proc is there (Linux). A socket's path may
+    be at most 107 bytes; under a long TMPDIR (`/tmp/pytest-of-root/…/popen-gw1/…`) the
+    folder's own path passed that and the kernel could not be reached. The fd also pins
+    the folder the launcher checked, whatever is renamed meanwhile."""
+    through_fd = f"/proc/self/fd/{runtime_fd}"
+    return f"{through_fd}/k" if os.path.isdir(through_fd) else os.path.join(runtime, "k")
+
+
+async def _wait_for_sockets(sbx: LocalSandbox, dir_fd: int, process: SandboxedProcess) -> None:
     """Wait until the kernel listens on all its sockets (no sandbox code has run yet).
 
     Every socket must be a socket (not a symlink or anything else) in the
@@ -176,26 +201,22 @@ async def _wait_for_sockets(sbx: LocalSandbox, runtime: str, process: SandboxedP
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_TIMEOUT
     names = [f"k-{port}" for port in SOCKET_PORTS.values()]
-    dir_fd = os.open(runtime, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        while True:
-            if sbx._killed:
-                raise SandboxError("the sandbox was killed")
-            if not process.alive():
-                raise SandboxError(f"the kernel failed to start: {process.log_tail() or 'no output'}")
-            ready = 0
-            for name in names:
-                try:
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    break
-                if not stat.S_ISSOCK(st.st_mode):
-                    raise SandboxError("the kernel's socket folder was tampered with; not connecting")
-                ready += 1
-            if ready == len(names):
-                return
-            if loop.time() > deadline:
-                raise SandboxError(f"the kernel did not listen within {START_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.02)
-    finally:
-        os.close(dir_fd)
+    while True:
+        if sbx._killed:
+            raise SandboxError("the sandbox was killed")
+        if not process.alive():
+            raise SandboxError(f"the kernel failed to start: {process.log_tail() or 'no output'}")
+        ready = 0
+        for name in names:
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                break
+            if not stat.S_ISSOCK(st.st_mode):
+                raise SandboxError("the kernel's socket folder was tampered with; not connecting")
+            ready += 1
+        if ready == len(names):
+            return
+        if loop.time() > deadline:
+            raise SandboxError(f"the kernel did not listen within {START_TIMEOUT:.0f} s")
+        await asyncio.sleep(0.02)
