@@ -54,22 +54,23 @@ class RunDriver(Panes):
 
     # -- events to panes ----------------------------------------------------------------
 
+    def _shown_run(self) -> str | None:
+        return self.run_id
+
     def handle_event(self, event: Event) -> None:
         """Post one engine event to every pane that shows runs and takes events of its type
         (`ENGINE_EVENTS` on the pane; token deltas, the most frequent, reach only two)."""
         for pane in self.run_panes:
             wanted = getattr(pane, "ENGINE_EVENTS", None)
             if wanted is None or isinstance(event, wanted):
-                pane.post_message(EngineEvent(event))
+                pane.post_message(EngineEvent(event, self._shown_run))
 
     ENGINE_EVENTS = (RunStateChanged, SandboxStatus, Notice, RunFinished, OutputsSaved)
 
     @on(EngineEvent)
     def _run_event(self, message: EngineEvent) -> None:
         """The app's part: the run state, toasts, approvals that can no longer be answered."""
-        event = message.event
-        if event.run_id and event.run_id != self.run_id:
-            return  # queued before the user left that run (Ctrl+N): its end is not this state
+        event = message.event  # (one of a run the user has left is dropped before this: EngineEvent.stale)
         if isinstance(event, RunStateChanged):
             self._state_told = True
             self.set_run_state(event.state)

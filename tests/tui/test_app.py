@@ -257,6 +257,24 @@ async def test_ctrl_n_asks_then_resets(make_app):
         assert "idle" in app.status.plain
 
 
+async def test_events_of_a_run_left_while_they_were_queued_are_not_shown(make_app):
+    """Ctrl+N while a run's events are still queued at the panes: none of them reaches the
+    new conversation (the transcript, the status bar), whatever pane they were posted to."""
+    app = make_app(script=short_script)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: _ready(app))
+        app.run_id = "run-old"
+        # Posted to the panes, then (before any of them ran) the user started over:
+        app.handle_event(Message(run_id="run-old", agent="Planner", text="from the run the user left"))
+        app.run_id = None
+        await pilot.pause()
+        await pilot.pause()
+        assert not any(isinstance(e, Message) for e in app.transcript.record)
+        assert "Planner" not in app.status.plain
+        app.handle_event(Message(run_id="", agent="Planner", text="an event of no run is always shown"))
+        await wait_for(pilot, lambda: any(isinstance(e, Message) for e in app.transcript.record))
+
+
 async def test_ctrl_n_keep_during_run_stops_it(make_app):
     app = make_app(delay=1.0, script=short_script)  # ~11 s of events; stopped early
     async with app.run_test(size=SIZE) as pilot:
@@ -355,6 +373,7 @@ async def test_many_messages_stay_capped(make_app, monkeypatch):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: _ready(app))
+        app.run_id = "x"  # the run the app shows (events of any other are dropped)
         for i in range(100):  # one burst: only the last MAX_MOUNTED get mounted
             app.handle_event(Message(run_id="x", agent="Planner", text=f"message {i}", message_id=f"m{i}"))
         await app.transcript.flush_now()
@@ -456,6 +475,7 @@ async def test_autoscroll_pauses_when_scrolled_up(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: _ready(app))
+        app.run_id = "x"  # the run the app shows (events of any other are dropped)
 
         async def add(start: int, count: int) -> None:
             for i in range(start, start + count):
