@@ -417,3 +417,29 @@ async def test_a_long_tmpdir_still_reaches_the_kernel(tmp_path, monkeypatch, iso
         assert box._top.startswith(str(deep)) and len(os.path.join(box._top, "run-1", "k-50000")) > 107
         ex = await box.run_code("6 * 7")
         assert ex.text == "42"
+
+
+async def test_kill_closes_the_kernels_sockets_on_the_loops_thread(monkeypatch) -> None:
+    """zmq sockets are not thread-safe: `kill()` closed them in a worker thread while the
+    loop could be reading one (a cancelled cell settling in the background), and libzmq
+    aborted the whole process (seen twice in the suite: `Fatal Python error: Aborted` in
+    `recv_multipart`). They are closed on the loop's thread, the one that reads them."""
+    import threading
+
+    from team.sandbox import jupyter
+
+    closed_on: list[int] = []
+    stop = jupyter.KernelConnection.stop
+
+    def recording_stop(self) -> None:
+        closed_on.append(threading.get_ident())
+        stop(self)
+
+    monkeypatch.setattr(jupyter.KernelConnection, "stop", recording_stop)
+    box = await LocalSandbox.create()
+    cell = asyncio.ensure_future(box.run_code("import time\nwhile True:\n    print('x')\n    time.sleep(0.001)"))
+    await asyncio.sleep(0.5)
+    cell.cancel()  # settled in the background, reading the kernel's output
+    await asyncio.gather(cell, return_exceptions=True)
+    await box.kill()
+    assert closed_on and set(closed_on) == {threading.get_ident()}

@@ -136,6 +136,14 @@ class KernelBackend(abc.ABC):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def _end_background(self) -> None:
+        """Cancel the settles and wait for them: they read the kernels' sockets, which are
+        closed next (a zmq socket closed under a pending read aborts the process)."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _stopped(self) -> bool:
         """For the protocol client's waits: the sandbox was killed, give up."""
         return self._killed
@@ -164,6 +172,7 @@ class KernelBackend(abc.ABC):
     async def kill(self) -> None:
         """Stop every kernel; a waiting call returns or raises within `POLL`. Safe twice."""
         self._killed = True
+        await self._end_background()
         self._kill_kernels()
 
     def _kill_kernels(self) -> None:

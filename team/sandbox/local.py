@@ -221,14 +221,20 @@ class LocalSandbox(KernelBackend):
             if ctx.kernel is not None:
                 ctx.kernel.process.kill()  # a waiting run_code notices within POLL
         self.commands.kill_all()
+        await self._end_background()
         for ctx in list(self._contexts.values()):
             if ctx.lock.locked():
                 with contextlib.suppress(TimeoutError, RuntimeError):
                     await asyncio.wait_for(ctx.lock.acquire(), 2.0)
                     ctx.lock.release()
+        # The kernels' zmq sockets are closed here, on the loop's thread that uses them: closed
+        # from the thread below while a read was pending, libzmq aborted the whole app.
+        self._kill_kernels()
         await asyncio.to_thread(self._kill_sync)
 
     def _kill_sync(self) -> None:
+        """The blocking part of `kill()` (in a thread, its kernels already stopped on the loop)
+        and, at exit without `kill()`, all of it (atexit: no loop is running any more)."""
         self._killed = True
         self._kill_kernels()
         self.commands.kill_all()
