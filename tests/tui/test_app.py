@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Markdown, Static
 from textual.widgets._footer import FooterKey
 
 from team.config import ConfigError, Settings
-from team.events import Handoff, Message, RunFinished
+from team.events import Handoff, Message, RunFinished, ToolCall, ToolResult
 from tests.tui.conftest import SIZE, wait_for
 from tests.tui.fake_controller import SANDBOX_FAILURE, short_script
 from tui.app import DEMO_HINT, SbteamApp, default_task
@@ -519,3 +519,24 @@ async def test_a_streaming_message_without_its_markdown_keeps_its_tokens():
         await pilot.pause()
         assert view.done and view.buffer == []
         assert view.query_one(Markdown).source.strip() == "half of it"
+
+
+async def test_a_tool_view_whose_children_are_gone_takes_output_quietly():
+    """As the app shuts down a tool view's children go first; output or a result arriving
+    then (or its first mount in that moment) must not raise NoMatches."""
+    from textual.app import App
+
+    call = ToolCall(run_id="r", agent="CodeAgent", call_id="c1", name="run_code", arguments={"code": "print(1)"})
+
+    class Host(App):
+        def compose(self):
+            yield ToolView(call)
+
+    app = Host()
+    async with app.run_test() as pilot:
+        view = app.query_one(ToolView)
+        await view.remove_children()
+        view.add_output("1\n")
+        view.set_result(ToolResult(run_id="r", agent="CodeAgent", call_id="c1", name="run_code", content="1"))
+        await pilot.pause()
+        assert view.output == "1\n" and view.result is not None

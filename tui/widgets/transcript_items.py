@@ -228,10 +228,13 @@ class ToolView(Vertical):
     def _sync(self) -> None:
         if not self._ready or not self.is_attached:
             return
-        out = self.query_one(".output", Static)
+        outputs, results = self.query_children(".output"), self.query_children(".result")
+        if not outputs or not results:  # its children already removed: the app is shutting down
+            return
+        out = outputs.first(Static)
         out.display = bool(self.output) and self.result is None
         out.update(self._output_text())
-        self.query_one(".result", Static).update(self._result_text())
+        results.first(Static).update(self._result_text())
         self.set_class(self.result is not None and self.result.is_error, "error")
         if self.result is not None and self.result.images and not self._images_loaded:
             self._images_loaded = True
@@ -246,9 +249,10 @@ class ToolView(Vertical):
         self._sync()
 
     async def _load_images(self, paths: list[str]) -> None:
-        if self.image_loader is None:
+        boxes = self.query_children(".images")
+        if self.image_loader is None or not boxes:
             return
-        box = self.query_one(".images", Vertical)
+        box = boxes.first(Vertical)
         for path in paths[:4]:
             try:
                 data = await self.image_loader(path)
