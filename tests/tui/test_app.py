@@ -391,8 +391,7 @@ async def test_many_messages_stay_capped(make_app, monkeypatch):
 
 async def _select(app: SbteamApp, pilot, path: str) -> Preview:
     await wait_for(pilot, lambda: path in app.file_tree.entries)
-    node = app.file_tree.node_for(path)
-    app.file_tree.select_node(node)
+    app.file_tree.select_path(path)
     preview = app.preview
     await wait_for(pilot, lambda: preview.path == path)
     await pilot.pause()
@@ -540,3 +539,21 @@ async def test_a_tool_view_whose_children_are_gone_takes_output_quietly():
         view.set_result(ToolResult(run_id="r", agent="CodeAgent", call_id="c1", name="run_code", content="1"))
         await pilot.pause()
         assert view.output == "1\n" and view.result is not None
+
+
+async def test_the_file_trees_cursor_stays_on_its_file_when_the_listing_is_rebuilt(make_app):
+    """A new file in the sandbox rebuilds the tree; the cursor stayed on the file the user
+    was on only if the tree had laid its new lines out first, else it went to the top."""
+    from tui.widgets.file_tree import FileTree
+
+    app = make_app(all_files_visible=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "data_stats.json" in app.file_tree.entries)
+        tree = app.file_tree
+        tree.select_path("data_stats.json")
+        await wait_for(pilot, lambda: tree.selected_path == "data_stats.json")
+        (app.ctrl.files_dir / "0-new.txt").write_text("new")  # sorts first: every line below moves
+        tree.post_message(FileTree.Stale())
+        await wait_for(pilot, lambda: "0-new.txt" in tree.entries)
+        await pilot.pause()
+        assert tree.selected_path == "data_stats.json"

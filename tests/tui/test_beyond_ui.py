@@ -85,7 +85,7 @@ async def test_history_lists_searches_and_opens_a_run_read_only(make_app, settin
         assert "finished: TERMINATE" in text and "tokens: Planner 800↑ 200↓" in text
         tree = view.query_one(FileTree)
         assert set(tree.entries) == {"data_points.csv", "data_stats.json", "analysis.py"}
-        tree.select_node(tree.node_for("data_stats.json"))
+        tree.select_path("data_stats.json")
         preview = view.query_one(Preview)
         await wait_for(pilot, lambda: preview.path == "data_stats.json")
         assert preview.kind == "json"

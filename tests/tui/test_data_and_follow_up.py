@@ -143,7 +143,7 @@ async def test_parquet_and_excel_previews_are_read_in_the_sandbox(tmp_path: Path
         await wait_for(pilot, lambda: "data/sales.parquet" in app.file_tree.entries, limit=30)
 
         def select(path: str) -> None:
-            app.file_tree.select_node(app.file_tree.node_for(path))
+            app.file_tree.select_path(path)
 
         select("data/sales.parquet")
         await wait_for(pilot, lambda: app.preview.kind == "table" and app.preview.path == "data/sales.parquet", limit=30)

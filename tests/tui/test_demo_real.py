@@ -74,7 +74,7 @@ async def test_demo_run_by_keys(tmp_path: Path, tmux_demo):
         assert _kernels(others), "the local sandbox should be running a kernel"
 
         def select(path: str) -> None:
-            app.file_tree.select_node(app.file_tree.node_for(path))
+            app.file_tree.select_path(path)
 
         select("data_points.csv")
         await wait_for(pilot, lambda: app.preview.path == "data_points.csv" and app.preview.query(DataTable))

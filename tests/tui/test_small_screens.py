@@ -301,7 +301,7 @@ def test_snapshot_files_pane(snap_compare, make_app, size):
         app = pilot.app
         await wait_for(pilot, lambda: "data_stats.json" in app.file_tree.entries)
         await pilot.press("ctrl+b")
-        app.file_tree.select_node(app.file_tree.node_for("data_stats.json"))
+        app.file_tree.select_path("data_stats.json")
         await wait_for(pilot, lambda: app.preview.path == "data_stats.json")
         await _settle(pilot)
 

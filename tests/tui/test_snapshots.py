@@ -54,7 +54,7 @@ def test_preview(snap_compare, make_app, path: str):
     async def run_before(pilot) -> None:
         app = pilot.app
         await wait_for(pilot, lambda: path in app.file_tree.entries)
-        app.file_tree.select_node(app.file_tree.node_for(path))
+        app.file_tree.select_path(path)
         await wait_for(pilot, lambda: app.preview.path == path)
         await _settle(pilot)
 

@@ -110,11 +110,31 @@ class FileTree(Tree[Any]):
             else:
                 node = parent.add_leaf(self._entry_label(entry), entry)
             self._path_nodes[path] = node
-        if selected and selected in self._path_nodes:
-            self.move_cursor(self._path_nodes[selected])
+        if selected:
+            self._cursor_to(selected, select=False)
 
     def node_for(self, path: str) -> TreeNode[Any] | None:
         return self._path_nodes.get(path)
+
+    def select_path(self, path: str) -> None:
+        """Put the cursor on `path` and open it (the preview follows)."""
+        self._cursor_to(path, select=True)
+
+    def _cursor_to(self, path: str, select: bool) -> None:
+        """Textual places the cursor by a node's line, which a node added a moment ago does
+        not have until the tree has laid its lines out (on idle): moved then, the cursor went
+        back to the top, and a listing rebuilt under the user lost their place. `last_line`
+        lays them out now. A node that still has no line (in a collapsed folder) is left alone."""
+        node = self._path_nodes.get(path)
+        if node is None:
+            return
+        if node.line < 0:
+            self.last_line  # noqa: B018 - read for its effect: the tree's lines are built
+        if node.line >= 0:
+            if select:
+                self.select_node(node)
+            else:
+                self.move_cursor(node)
 
     @property
     def selected_path(self) -> str | None:
