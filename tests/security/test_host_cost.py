@@ -16,6 +16,7 @@ import pytest_asyncio
 
 from team.sandbox.limits import Limits
 from team.sandbox.local import LocalSandbox
+from team.sandbox.output import KEEP_RESULT_BYTES, KEEP_RESULTS
 from team.session import COPY_FILE_MAX, CodeSession
 from team.tools import ToolContext, build_tools
 
@@ -121,10 +122,10 @@ async def test_one_huge_print_arrives_in_bounded_messages(session: CodeSession) 
 
 
 async def test_a_flood_of_display_results_keeps_a_bounded_number(session: CodeSession) -> None:
-    """Each `display()` is one result on the host: 300 images of 1 MB (or a million tiny
-    ones) were all kept in the `Execution`, growing the host with every one. The results
-    kept are bounded in number and in bytes; every one still reaches the callback, and
-    the Execution says how many were left out."""
+    """Each `display()` is one result on the host: a loop of 1 MB pictures (or of a million
+    tiny ones) were all kept in the `Execution`, growing the host with every one. The
+    results kept are bounded in number and in bytes; every one still reaches the callback,
+    and the Execution says how many were left out."""
     box = session.sandbox
     seen = [0]
 
@@ -135,9 +136,9 @@ async def test_a_flood_of_display_results_keeps_a_bounded_number(session: CodeSe
         "from IPython.display import display, Image\n"
         "import base64, os\n"
         "blob = os.urandom(1 << 20)\n"
-        "for i in range(300):\n"
+        "for i in range(40):\n"
         "    display({'image/png': base64.b64encode(blob).decode(), 'text/plain': str(i)}, raw=True)\n"
-        "for i in range(20000):\n"
+        "for i in range(2000):\n"
         "    display(i)\n"
         "'THE END'\n"
     )
@@ -146,8 +147,9 @@ async def test_a_flood_of_display_results_keeps_a_bounded_number(session: CodeSe
     execution = await box.run_code(code, on_result=count, timeout=120)
     grown = _rss() - before
     assert execution.error is None, execution.error
-    assert seen[0] == 300 + 20000 + 1  # every result reached the callback as it came
-    assert len(execution.results) <= 101  # kept: the first ones and the cell's own result
+    assert seen[0] == 40 + 2000 + 1  # every result reached the callback as it came
+    assert len(execution.results) <= KEEP_RESULTS + 1  # kept: the first ones and the cell's own result
+    assert sum(len(r.png or "") for r in execution.results) <= KEEP_RESULT_BYTES  # 40 MB of pictures came
     assert execution.results[-1].is_main_result and execution.results[-1].text == "THE END"
     assert "display results not kept" in "".join(execution.logs.stderr)
     assert grown < 2 * GROWTH, f"host grew by {grown >> 20} MB"
