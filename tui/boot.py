@@ -11,6 +11,8 @@ waits for the controller, not for the kernel, which is already starting.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -82,8 +84,23 @@ def _report_ready(task: asyncio.Task[None]) -> None:
     Path(os.environ["SBTEAM_READY_FILE"]).write_text(repr(time.time()) if ok else "failed")
 
 
+def _detach_from_terminal() -> None:
+    """The terminal is gone (SIGHUP): stdin, stdout and stderr now lead to /dev/null.
+
+    Writes to a hung-up terminal fail (EIO); pointed at /dev/null, whatever the app draws
+    while it closes the run and the sandbox succeeds at nothing instead.
+    """
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+
+
 class Boot(Panes):
     """Build the controller, warm its sandbox up, close it on quit (mixed into `SbteamApp`)."""
+
+    _hung_up = False  # the terminal was closed (SIGHUP): quit without giving it back
 
     settings: Settings | None
     ctrl: Controller | None
@@ -177,11 +194,14 @@ class Boot(Panes):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGHUP, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, self._quit_on_signal)
+                loop.add_signal_handler(sig, self._quit_on_signal, sig == signal.SIGHUP)
             except (ValueError, RuntimeError, NotImplementedError, AttributeError) as exc:
                 self.log.warning(f"no handler for {sig!r}: {exc!r}")  # not Unix, or not the main thread
 
-    def _quit_on_signal(self) -> None:
+    def _quit_on_signal(self, hung_up: bool) -> None:
+        if hung_up:
+            self._hung_up = True
+            _detach_from_terminal()
         self.run_worker(self.action_quit(), group="quit", exit_on_error=False)
 
     async def action_quit(self) -> None:
@@ -207,6 +227,12 @@ class Boot(Panes):
                 await asyncio.wait_for(ctrl.close(), timeout=15)
             except Exception as exc:  # exiting anyway; the sandbox's own cleanup is the last resort
                 self.log.warning(f"close on quit failed: {exc!r}")
+        if self._hung_up:
+            # No terminal to give back, and Textual's shutdown would wait for ever on its
+            # writer thread's queue (seen with tmux's kill-server). The run is saved and the
+            # sandbox closed (or, still booting, closed by its own exit hook, run here).
+            atexit._run_exitfuncs()
+            os._exit(0)
         self.exit(0)
 
     if TYPE_CHECKING:  # provided by the other parts of the app

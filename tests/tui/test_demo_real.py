@@ -196,9 +196,10 @@ def test_sbteam_tui_demo_in_tmux(tmux_demo):
 
 @pytest.mark.parametrize("how", ["SIGHUP", "SIGTERM"])
 def test_closing_the_terminal_or_kill_leaves_no_kernel_or_temp_folder(tmp_path: Path, how: str):
-    """The terminal window closed (SIGHUP) or `kill` (SIGTERM) while the sandbox is up: the
-    app quits as with Ctrl+Q. Python's default would end it at once, without `atexit`: the
-    kernel died with its parent but the sandbox's temp folder stayed behind."""
+    """The terminal window closed (SIGHUP) or `kill` (SIGTERM) during a run: the app quits
+    as with Ctrl+Q. Python's default ended it at once, without `atexit` (the kernel died
+    with its parent, the sandbox's temp folder stayed); handled like Ctrl+Q but with the
+    terminal gone, Textual's shutdown then waited for ever on its writer thread."""
     import pty
     import signal
 
@@ -234,7 +235,16 @@ def test_closing_the_terminal_or_kill_leaves_no_kernel_or_temp_folder(tmp_path: 
         assert list(temp.glob("sbteam-sbx-*")), "the sandbox's temp folder is where TMPDIR says"
         kernels = [p for p in psutil.Process(proc.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
         assert kernels
+        os.write(master, b"\r")  # the DEMO task: a run is going when the signal comes
+        time.sleep(1.5)
+        if how == "SIGHUP":  # the terminal really is gone: its writes fail from now on
+            stop.set()
+            reader.join()
+            os.close(master)
+            master = -1
         os.kill(proc.pid, getattr(signal, how))
+        if how == "SIGHUP":
+            os.kill(proc.pid, signal.SIGCONT)  # as the kernel does when a terminal hangs up
         assert proc.wait(timeout=30) is not None
         assert not list(temp.glob("sbteam-sbx-*")), "the temp folder was left behind"
         _, alive = psutil.wait_procs(kernels, timeout=10)
@@ -245,4 +255,5 @@ def test_closing_the_terminal_or_kill_leaves_no_kernel_or_temp_folder(tmp_path: 
             proc.wait()
         stop.set()
         os.close(slave)
-        os.close(master)
+        if master >= 0:
+            os.close(master)
