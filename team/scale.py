@@ -40,6 +40,7 @@ from typing import IO, Any, TypeVar
 from .events import json_text
 from .sandbox.kinds import kind_named
 from .sanitize import inert
+from .signals import can_take_signals
 
 T = TypeVar("T")
 RESULTS = "results.jsonl"
@@ -325,8 +326,7 @@ def on_sigint(handler: Callable[[], None]) -> Iterator[None]:
     OS does not let us (Windows, not the main thread) the signals stay as they are."""
     loop = asyncio.get_running_loop()
     installed = []
-    # asyncio takes signal handlers on Unix, in the main thread only: elsewhere, leave them be.
-    if sys.platform != "win32" and threading.current_thread() is threading.main_thread():
+    if can_take_signals():  # elsewhere, leave them be
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, handler)
             installed.append(sig)

@@ -189,3 +189,27 @@ async def test_python_installation_is_bound_above_what_would_hide_it(prefix: str
     assert binds, argv
     covering = [i for i in range(len(argv) - 2) if argv[i] in ("--tmpfs", "--bind") and prefix.startswith(argv[i + 1 if argv[i] == "--tmpfs" else i + 2] + "/")]
     assert all(i < binds[0] for i in covering), (prefix, covering, binds)
+
+
+async def test_no_process_in_the_sandbox_holds_a_folder_of_the_host(sbx: LocalSandbox) -> None:
+    """The host keeps each kernel's runtime folder open as an fd (it dials the kernel
+    through /proc/self/fd/N). A folder fd leaked into the sandbox is a way out (openat
+    '..' from it); every fd of every process the sandbox can see is checked."""
+    code = (
+        "import os, stat\n"
+        "found = []\n"
+        "for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n"
+        "    try:\n"
+        "        fds = os.listdir(f'/proc/{pid}/fd')\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    for fd in fds:\n"
+        "        try:\n"
+        "            st = os.stat(f'/proc/{pid}/fd/{fd}')\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        if stat.S_ISDIR(st.st_mode):\n"
+        "            found.append((pid, fd, os.readlink(f'/proc/{pid}/fd/{fd}')))\n"
+        "[f for f in found if not f[2].startswith(('/home/user', '/proc'))]"
+    )
+    assert await _value(sbx, code) == "[]"

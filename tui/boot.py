@@ -24,6 +24,7 @@ from textual import work
 from team.api import ACTIVE
 from team.config import Settings
 from team.errors import one_line
+from team.signals import can_take_signals
 from tui.inert import inert
 from tui.panes import Panes
 
@@ -188,15 +189,15 @@ class Boot(Panes):
         """Closing the terminal (SIGHUP) or `kill` (SIGTERM) quits like Ctrl+Q: the run is
         stopped and the sandbox closed. Python's default for both ends the process at once,
         with no `atexit`: the kernel went with its parent (bwrap's --die-with-parent) but the
-        sandbox's temp folder stayed. Unix, main thread only (where the app runs)."""
+        sandbox's temp folder stayed. Where signals cannot be taken (not Unix, not the main
+        thread) they are left as they are."""
         import signal
 
+        if not can_take_signals():
+            return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGHUP, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self._quit_on_signal, sig == signal.SIGHUP)
-            except (ValueError, RuntimeError, NotImplementedError, AttributeError) as exc:
-                self.log.warning(f"no handler for {sig!r}: {exc!r}")  # not Unix, or not the main thread
+            loop.add_signal_handler(sig, self._quit_on_signal, sig == signal.SIGHUP)
 
     def _quit_on_signal(self, hung_up: bool) -> None:
         if hung_up:
