@@ -78,3 +78,33 @@ def test_local_kernel_starts_without_the_e2b_sdk_or_autogen():
     value, loaded = (proc.stdout.splitlines() + ["", ""])[:2]
     assert value == "2"
     assert loaded == "", f"starting the local kernel imported: {loaded}"
+
+
+def test_the_app_paints_before_its_heavy_imports():
+    """What the first frame does not show is imported on first use: the engine's events (their
+    frozen dataclasses, ~15 ms), the preview's DataTable, Pygments, textual-image, AutoGen and
+    the E2B SDK. Each would add to the time before the first paint (bench/bench_tui.py)."""
+    code = (
+        "import sys\n"
+        "import tui.cli, tui.app\n"
+        "heavy = ('team.events', 'team.run', 'pygments', 'textual_image', 'textual.widgets._data_table',\n"
+        "         'textual.widgets._markdown', 'autogen_agentchat', 'autogen_core', 'e2b', 'openai', 'PIL')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"imported before the first paint: {proc.stdout.strip()}"
+
+
+def test_panes_name_real_event_types():
+    """A pane lists the events it takes by `type` name (tui/messages.py): a misspelt name would
+    silently starve the pane, so every name must be an event type of the engine."""
+    from team.events import EVENT_TYPES
+    from tui.app import SbteamApp
+    from tui.widgets.file_tree import FileTree
+    from tui.widgets.status_bar import StatusBar
+
+    for owner in (SbteamApp, FileTree, StatusBar):
+        names = owner.ENGINE_EVENTS
+        assert names and isinstance(names, frozenset), owner
+        assert names <= set(EVENT_TYPES), f"{owner.__name__}: {sorted(names - set(EVENT_TYPES))}"

@@ -20,7 +20,6 @@ from textual.message_pump import MessagePump
 
 from team.api import ACTIVE
 from team.errors import one_line
-from team.events import Event, Notice, OutputsSaved, RunFinished, RunStateChanged, SandboxStatus
 from tui.format import reason_label
 from tui.messages import EngineEvent
 from tui.panes import Panes
@@ -28,6 +27,7 @@ from tui.widgets.task_input import TaskInput
 
 if TYPE_CHECKING:
     from team.api import Controller
+    from team.events import Event
 
 BUSY = ACTIVE  # a run is going: Enter does not start another (team/api.py)
 RESTART_NOTE = "Restarted with a fresh sandbox: the previous run's files are gone."
@@ -62,14 +62,16 @@ class RunDriver(Panes):
         (`ENGINE_EVENTS` on the pane; token deltas, the most frequent, reach only two)."""
         for pane in self.run_panes:
             wanted = getattr(pane, "ENGINE_EVENTS", None)
-            if wanted is None or isinstance(event, wanted):
+            if wanted is None or event.type in wanted:
                 pane.post_message(EngineEvent(event, self._shown_run))
 
-    ENGINE_EVENTS = (RunStateChanged, SandboxStatus, Notice, RunFinished, OutputsSaved)
+    ENGINE_EVENTS = frozenset({"run_state", "sandbox_status", "notice", "run_finished", "outputs_saved"})
 
     @on(EngineEvent)
     def _run_event(self, message: EngineEvent) -> None:
         """The app's part: the run state, toasts, approvals that can no longer be answered."""
+        from team.events import Notice, OutputsSaved, RunFinished, RunStateChanged, SandboxStatus
+
         event = message.event  # (one of a run the user has left is dropped before this: EngineEvent.stale)
         if isinstance(event, RunStateChanged):
             self._state_told = True
@@ -153,6 +155,8 @@ class RunDriver(Panes):
             self.set_run_state(ctrl.state)
         if restart and not restarts_turn:
             self._refresh_files()  # the new sandbox's (empty) folder
+        from team.events import RunFinished  # loaded with the engine, after the first paint
+
         finished = False
         try:
             async for event in ctrl.events():

@@ -5,7 +5,9 @@ dataclasses free of Textual) into one `EngineEvent` and posts it to every pane
 that shows runs; each pane handles it with `@on(EngineEvent)` and picks the
 event types it cares about, the way Toad routes its protocol updates. A new pane
 is one handler, not another branch in the app. A pane may list the event types it
-takes in `ENGINE_EVENTS` (the driver posts it nothing else); without it, it gets all.
+takes in `ENGINE_EVENTS`, by their `type` names (the driver posts it nothing else); without it,
+it gets all. Names, not classes: the app paints before `team.events` is imported (its
+frozen dataclasses cost ~15 ms); a handler imports the module when its first event arrives.
 
 An event of a run the user has since left (Ctrl+N, a restart) can still be queued at a
 pane; it is dropped for every pane at once as it is taken from the queue (`no_dispatch`,
@@ -15,10 +17,12 @@ which Textual reads then), so no handler has to check the run id.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from team.events import Event
+if TYPE_CHECKING:
+    from team.events import Event
 
 
 class EngineEvent(Message, bubble=False, no_dispatch=None):  # None: `no_dispatch` below is kept

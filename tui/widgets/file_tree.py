@@ -18,7 +18,6 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from team.events import FilesChanged, RunFinished
 from team.filetypes import human_size
 from tui.inert import inert
 from tui.messages import EngineEvent
@@ -42,7 +41,7 @@ class FileTree(Tree[Any]):
         self.show_root = True
         self.guide_depth = 3
 
-    ENGINE_EVENTS = (FilesChanged, RunFinished)  # what `tui/driver.py` posts to this pane
+    ENGINE_EVENTS = frozenset({"files_changed", "run_finished"})  # what `tui/driver.py` posts to this pane
 
     class Stale(Message):
         """The sandbox's files changed: the tree wants a new listing (the app owns the sandbox)."""
@@ -52,6 +51,8 @@ class FileTree(Tree[Any]):
 
     @on(EngineEvent)
     def _engine_event(self, message: EngineEvent) -> None:
+        from team.events import FilesChanged, RunFinished
+
         event = message.event
         if isinstance(event, FilesChanged):
             self.mark_changed(event.added, event.changed, event.removed)

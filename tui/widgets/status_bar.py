@@ -25,16 +25,6 @@ from textual.widgets._footer import FooterKey
 
 from team.config import DEFAULT_MAX_MESSAGES, DEFAULT_TIMEOUT
 from team.errors import one_line
-from team.events import Message as ChatMessage
-from team.events import (
-    Progress,
-    RunFinished,
-    RunStarted,
-    RunStateChanged,
-    SandboxStatus,
-    TokenDelta,
-    ToolCall,
-)
 from team.sandbox.kinds import is_unisolated
 from tui.format import (
     agent_tokens_text,
@@ -149,8 +139,8 @@ class StatusBar(Static):
         self._elapsed_at: float | None = None  # monotonic time `elapsed` was last set while running
         self._sandbox_starting = False  # a run is (re)starting the sandbox: a failure there is the sandbox's
 
-    ENGINE_EVENTS = (Progress, TokenDelta, ChatMessage, ToolCall, RunStarted, SandboxStatus, RunFinished,
-                     RunStateChanged)  # what `tui/driver.py` posts to this pane
+    ENGINE_EVENTS = frozenset({"progress", "token_delta", "message", "tool_call", "run_started", "sandbox_status",
+                               "run_finished", "run_state"})  # what `tui/driver.py` posts to this pane
 
     def reset_run(self) -> None:
         """A new turn, restart or resume: nothing counted yet."""
@@ -160,6 +150,17 @@ class StatusBar(Static):
     @on(EngineEvent)
     def _engine_event(self, message: EngineEvent) -> None:
         """The run's numbers, agent, limits and sandbox (the state itself comes from the app)."""
+        from team.events import Message as ChatMessage
+        from team.events import (
+            Progress,
+            RunFinished,
+            RunStarted,
+            RunStateChanged,
+            SandboxStatus,
+            TokenDelta,
+            ToolCall,
+        )
+
         event = message.event
         if isinstance(event, Progress):
             self.set(

@@ -16,26 +16,13 @@ Why it is built this way (see DESIGN.md "Transcript" budgets):
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from team.events import (
-    ApprovalDecided,
-    Event,
-    Handoff,
-    Message,
-    Notice,
-    RunFinished,
-    RunStarted,
-    SandboxOutput,
-    SandboxStatus,
-    TokenDelta,
-    ToolCall,
-    ToolResult,
-)
 from team.filetypes import human_size
 from tui.format import (
     agent_tokens_text,
@@ -45,6 +32,22 @@ from tui.format import (
 from tui.inert import inert, inert_text
 from tui.messages import EngineEvent
 from tui.widgets.transcript_items import KEEP_RICH, MAX_MOUNTED, ImageLoader, MessageView, ToolView
+
+if TYPE_CHECKING:
+    from team.events import (
+        ApprovalDecided,
+        Event,
+        Handoff,
+        Message,
+        Notice,
+        RunFinished,
+        RunStarted,
+        SandboxOutput,
+        SandboxStatus,
+        TokenDelta,
+        ToolCall,
+        ToolResult,
+    )
 
 FLUSH_INTERVAL = 0.05
 
@@ -95,7 +98,7 @@ class Transcript(VerticalScroll, can_focus_children=False):
 
     def add_event(self, event: Event) -> None:
         """Queue an event for rendering (cheap; the DOM is touched on the next flush)."""
-        if not isinstance(event, TokenDelta):
+        if event.type != "token_delta":
             self.record.append(event)
         handler = getattr(self, f"_ev_{event.type}", None)
         if handler is not None:
@@ -134,6 +137,8 @@ class Transcript(VerticalScroll, can_focus_children=False):
     def _ev_tool_result(self, ev: ToolResult) -> None:
         view = self._tool_views.get(ev.call_id)
         if view is None:
+            from team.events import ToolCall
+
             view = ToolView(ToolCall(agent=ev.agent, call_id=ev.call_id, name=ev.name), self.image_loader)
             self._queued.append(view)
         view.set_result(ev)

@@ -7,16 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Label, Static
 
-from team.events import (
-    ToolCall,
-    ToolResult,
-)
 from team.sanitize import InertStream
 from tui.format import (
     SYNTAX_THEME,
@@ -24,6 +20,9 @@ from tui.format import (
 )
 from tui.inert import inert, inert_content, inert_text
 from tui.widgets.images import fit, make_image
+
+if TYPE_CHECKING:
+    from team.events import ToolCall, ToolResult
 
 MAX_MOUNTED = 150
 STREAM_STOP_WAIT = 2.0  # seconds a finished message waits for its stream to drain
