@@ -82,13 +82,15 @@ def test_local_kernel_starts_without_the_e2b_sdk_or_autogen():
 
 def test_the_app_paints_before_its_heavy_imports():
     """What the first frame does not show is imported on first use: the engine's events (their
-    frozen dataclasses, ~15 ms), the preview's DataTable, Pygments, textual-image, AutoGen and
-    the E2B SDK. Each would add to the time before the first paint (bench/bench_tui.py)."""
+    frozen dataclasses, ~15 ms), the file pane (mounted after the first paint), the preview's
+    DataTable, Pygments, textual-image, AutoGen and the E2B SDK. Each would add to the time
+    before the first paint (bench/bench_tui.py)."""
     code = (
         "import sys\n"
         "import tui.cli, tui.app\n"
         "heavy = ('team.events', 'team.run', 'pygments', 'textual_image', 'textual.widgets._data_table',\n"
-        "         'textual.widgets._markdown', 'autogen_agentchat', 'autogen_core', 'e2b', 'openai', 'PIL')\n"
+        "         'textual.widgets._markdown', 'autogen_agentchat', 'autogen_core', 'e2b', 'openai', 'PIL',\n"
+        "         'tui.widgets.file_tree', 'tui.widgets.preview', 'csv', 'json')\n"
         "print(','.join(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -50,8 +50,6 @@ from tui.driver import RunDriver
 from tui.files import SandboxFiles
 from tui.inert import CONTROL_FILTER, inert
 from tui.past_runs import PastRuns
-from tui.widgets.file_tree import FileTree
-from tui.widgets.preview import Preview
 from tui.widgets.status_bar import PriorityFooter, StatusBar
 from tui.widgets.task_input import TaskInput
 from tui.widgets.transcript import Transcript
@@ -171,6 +169,7 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         self.approve_mode = approve
         self.run_panes = []
         self.painted = False  # the first paint is out (until then start-up skips redundant work)
+        self.side_ready = asyncio.Event()  # the file tree and the preview are mounted (after the first paint)
 
     # -- layout -----------------------------------------------------------------
 
@@ -185,9 +184,7 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
                 yield Transcript(image_loader=self._read_image, notes=self._welcome(), id="transcript",
                                  classes="run-pane")
                 yield TaskInput(task, id="task")
-            with Vertical(id="side"):
-                yield FileTree(id="files", classes="run-pane")
-                yield Preview(id="preview")
+            yield Vertical(id="side")  # the file tree and the preview come right after the first paint
         yield StatusBar(id="status", classes="run-pane")
         yield PriorityFooter()
 
@@ -203,12 +200,10 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
             return
         settings = self.settings
         assert settings is not None
-        self.run_panes = [*self.screen_stack[0].query(".run-pane"), self]  # the app last: its toasts follow
+        self._collect_run_panes()
         task_input = self.query_one(TaskInput)
         task_input.cursor_blink = self.cursor_blink
         task_input.border_title = "Task — enter: send · ctrl+j: newline · ↑↓: history"
-        self.query_one("#files").border_title = "Sandbox files"
-        self.query_one("#preview").border_title = "Preview"
         self.query_one(Transcript).border_title = "Transcript"
         # [models #14] each agent's model and the spend cap in the status bar
         from team.agent_models import agent_models, model_label
@@ -223,9 +218,35 @@ class SbteamApp(RunDriver, SandboxFiles, DataUpload, PastRuns, Boot):
         task_input.focus()
         self.call_after_refresh(self.call_after_refresh, self._boot)  # after the first paint is out
 
-    def _after_first_paint(self) -> None:
+    async def _after_first_paint(self) -> None:
         self.painted = True
         _gc_after_first_paint()
+        await self._mount_side()
+
+    async def _mount_side(self) -> None:
+        """The file tree and the preview, mounted right after the first paint.
+
+        At start both are empty (the sandbox has no files yet), and their five widgets and
+        four style sheets cost ~10 ms of the first paint, so the first frame shows the side
+        pane's place (its width is the layout's, nothing moves) and its contents follow in the
+        next frame, before any event can reach them: the engine boots after this frame.
+        Textual's `Lazy` does the same, but says nowhere when it is done, and the run panes
+        must be known before the first event."""
+        from tui.widgets.file_tree import FileTree
+        from tui.widgets.preview import Preview
+
+        tree = FileTree(id="files", classes="run-pane")
+        tree.border_title = "Sandbox files"
+        preview = Preview(id="preview")
+        preview.border_title = "Preview"
+        await self.screen_stack[0].query_one("#side").mount(tree, preview)
+        if self.settings is not None:
+            self._collect_run_panes()
+        self.side_ready.set()
+
+    def _collect_run_panes(self) -> None:
+        """The panes the driver posts engine events to, the app last: its toasts follow."""
+        self.run_panes = [*self.screen_stack[0].query(".run-pane"), self]
 
     def _welcome(self) -> list[tuple[str, str]]:
         """The transcript's first lines (in the first paint): the DEMO hint and how to use it."""

@@ -107,6 +107,7 @@ class Boot(Panes):
     ctrl: Controller | None
     controller_factory: ControllerFactory
     booted: asyncio.Event
+    side_ready: asyncio.Event  # the file tree and the preview are mounted (tui/app.py)
     warming: bool
     approve_mode: bool
     autostart: bool
@@ -157,6 +158,7 @@ class Boot(Panes):
             model=ctrl.model_label, demo=ctrl.demo, sandbox_kind=ctrl.sandbox_kind, isolation=ctrl.isolation,
             models=ctrl.agent_models,  # [models #14] each agent's model
         )
+        await self.side_ready.wait()  # the file tree is a run pane: mounted before the first event
         self.booted.set()
         if self.autostart and self.initial_task:
             self.send(self.initial_task)

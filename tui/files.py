@@ -17,8 +17,6 @@ from textual.widgets import Tree
 
 from team.errors import one_line
 from tui.panes import Panes
-from tui.widgets.file_tree import FileTree
-from tui.widgets.preview import MAX_PREVIEW_BYTES
 from tui.widgets.task_input import TaskInput
 
 if TYPE_CHECKING:
@@ -33,8 +31,9 @@ class SandboxFiles(Panes):
     output_dir: Path
     config_error: Any
 
-    @on(FileTree.Stale)
-    def _files_stale(self) -> None:
+    def on_file_tree_stale(self) -> None:
+        """`FileTree.Stale` (by handler name: the tree's module is imported with the pane, after
+        the first paint)."""
         self._refresh_files()
 
     @work(exclusive=True, group="files", exit_on_error=False)
@@ -70,6 +69,8 @@ class SandboxFiles(Panes):
 
     @work(exclusive=True, group="preview", exit_on_error=False)
     async def _show_preview(self, entry: Any, sheet: str | int = 0, stats: bool = False) -> None:
+        from tui.widgets.preview import MAX_PREVIEW_BYTES
+
         ctrl = await self._controller()
         if _sandbox_table(entry.path, entry.size):
             await self.preview.show_message(entry.path, "reading the table in the sandbox…", style="dim")
@@ -177,6 +178,7 @@ class SandboxFiles(Panes):
 def _sandbox_table(path: str, size: int) -> bool:
     """Read in the sandbox: formats the host does not parse, and CSV/TSV too large to read here."""
     from team.tables import is_table
+    from tui.widgets.preview import MAX_PREVIEW_BYTES
 
     ext = path.rsplit(".", 1)[-1].lower()
     if not is_table(path) or ext == "json":  # JSON: shown as text (partially when large)

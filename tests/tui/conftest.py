@@ -60,11 +60,20 @@ def make_app(settings: Settings, files_dir: Path, tmp_path: Path) -> Callable[..
 
 
 async def wait_for(pilot, predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    """Pause the pilot until `predicate()` is true (fails after `limit` s)."""
+    """Pause the pilot until `predicate()` is true (fails after `limit` s). A widget not mounted
+    yet (the file pane comes right after the first paint) is a condition not met yet."""
     import time
 
+    from textual.css.query import NoMatches
+
+    def met() -> bool:
+        try:
+            return predicate()
+        except NoMatches:
+            return False
+
     deadline = time.monotonic() + limit
-    while not predicate():
+    while not met():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await pilot.pause(0.02)

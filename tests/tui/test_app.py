@@ -434,9 +434,9 @@ async def test_previews_of_each_kind(make_app):
 
 
 async def test_large_file_is_read_partially(make_app, files_dir: Path, monkeypatch):
-    import tui.files as files_module
+    import tui.widgets.preview as preview_module
 
-    monkeypatch.setattr(files_module, "MAX_PREVIEW_BYTES", 2_000)
+    monkeypatch.setattr(preview_module, "MAX_PREVIEW_BYTES", 2_000)  # the cap the app reads (tui/files.py)
     (files_dir / "reports" / "run.log").write_text("".join(f"step {i}: ok\n" for i in range(1500)))
     app = make_app(all_files_visible=True)
     async with app.run_test(size=SIZE) as pilot:

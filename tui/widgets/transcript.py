@@ -78,12 +78,13 @@ class Transcript(VerticalScroll, can_focus_children=False):
         self._dirty = False
 
     def compose(self):
-        yield Static("", id="hidden-note", classes="note")
+        hidden_note = Static("", id="hidden-note", classes="note")
+        hidden_note.display = False  # hidden from the start: no restyle and relayout as it mounts
+        yield hidden_note
         for text, style in self._first_notes:
             yield Static(inert_text(text, style=style), classes="item note")
 
     def on_mount(self) -> None:
-        self.query_one("#hidden-note").display = False
         self.anchor()
         self.set_interval(FLUSH_INTERVAL, self._flush)
 

@@ -5,7 +5,6 @@ outside is made inert (tui/inert.py) where it becomes a renderable."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -210,6 +209,8 @@ class ToolView(Vertical):
             path = str(args.get("file_path", ""))
             content = inert(_clip(str(args["content"]), 6_000))
             return Syntax(content, lexer_for(path), theme=SYNTAX_THEME, word_wrap=True)
+        import json  # (not before the first paint)
+
         shown = inert(json.dumps(args, ensure_ascii=False, indent=2))
         return Syntax(shown, "json", theme=SYNTAX_THEME, word_wrap=True)
 
