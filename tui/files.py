@@ -30,6 +30,7 @@ class SandboxFiles(Panes):
     run_id: str | None
     output_dir: Path
     config_error: Any
+    side_ready: asyncio.Event  # the file tree and the preview are mounted (tui/app.py)
 
     def on_file_tree_stale(self) -> None:
         """`FileTree.Stale` (by handler name: the tree's module is imported with the pane, after
@@ -144,10 +145,17 @@ class SandboxFiles(Panes):
             opening = main.has_class("-files-hidden")
             main.set_class(not opening, "-files-hidden")
         if opening:
-            self.call_after_refresh(self.file_tree.focus)
+            self.call_after_refresh(self._focus_files)
         elif self.focused is not None and side in self.focused.ancestors_with_self:
             main.query_one(TaskInput).focus()
         self.update_files_hint()
+
+    def _focus_files(self) -> None:
+        """Focus the tree once it is mounted (it comes a frame after the first paint)."""
+        if self.side_ready.is_set():
+            self.file_tree.focus()
+        else:
+            self.call_after_refresh(self._focus_files)
 
     @property
     def files_shown(self) -> bool:

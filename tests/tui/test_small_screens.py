@@ -347,3 +347,15 @@ def test_snapshot_history(snap_compare, make_app, settings, files_dir, size):
         await _settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+async def test_ctrl_b_before_the_file_pane_is_mounted_focuses_it_once_it_is(make_app):
+    """The file tree and the preview are mounted a frame after the first paint: Ctrl+B typed
+    ahead (narrow: it shows the pane) must neither fail nor be lost."""
+    app = make_app()
+    async with app.run_test(size=SMALL[0]) as pilot:
+        mounted_before = app.side_ready.is_set()
+        app.action_toggle_files()  # as the key would, at once
+        await wait_for(pilot, lambda: app.focused is app.file_tree)
+        assert not mounted_before, "the pane was already mounted: this test no longer tests the early key"
+        assert shown(app.query_one("#files")) and not app.query_one("#left").display
