@@ -10,8 +10,9 @@ event loop after the first paint, the sandbox started at once, quit),
 `tui/past_runs.py` (history, export, approval mode) and `tui/commands.py` (the
 one table behind the bindings and the command palette).
 
-Start-up: this module imports only Textual and the light parts of `team`; the
-preview's DataTable, Pygments and textual-image are imported on first use.
+Start-up: this module imports only Textual and the light parts of `team` (not even the
+engine's events); the file pane is mounted a frame after the first paint, and the preview's
+DataTable, Pygments and textual-image are imported on first use.
 
 Small terminals: the screens get `-narrow` under `NARROW_WIDTH` columns and
 `-short` under `SHORT_HEIGHT` rows (Textual breakpoints, styled in app.tcss).
