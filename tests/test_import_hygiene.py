@@ -16,18 +16,23 @@ ENGINE_MODULES = sorted(
 )
 
 
+def _loaded_after(code: str, packages: tuple[str, ...]) -> str:
+    """Run `code` in a fresh interpreter: which of `packages` (or their submodules) it loaded."""
+    script = (
+        f"{code}\nimport sys\n"
+        f"wanted = {packages!r}\n"
+        "print(','.join(sorted(m for m in sys.modules if m in wanted or m.startswith(tuple(p + '.' for p in wanted)))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return (proc.stdout.strip().splitlines() or [""])[-1]
+
+
 def test_every_engine_module_imports_without_textual():
     assert "team.run" in ENGINE_MODULES and "team.sandbox.local" in ENGINE_MODULES
-    code = (
-        "import importlib, sys\n"
-        f"for name in {ENGINE_MODULES!r}:\n"
-        "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'tui'))\n"
-        "print(','.join(bad))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "", f"the engine pulled in: {proc.stdout.strip()}"
+    code = f"import importlib\nfor name in {ENGINE_MODULES!r}:\n    importlib.import_module(name)"
+    loaded = _loaded_after(code, ("textual", "tui"))
+    assert loaded == "", f"the engine pulled in: {loaded}"
 
 
 def test_headless_commands_do_not_import_textual():
@@ -85,17 +90,11 @@ def test_the_app_paints_before_its_heavy_imports():
     frozen dataclasses, ~15 ms), the file pane (mounted after the first paint), the preview's
     DataTable, Pygments, textual-image, AutoGen and the E2B SDK. Each would add to the time
     before the first paint (bench/bench_tui.py)."""
-    code = (
-        "import sys\n"
-        "import tui.cli, tui.app\n"
-        "heavy = ('team.events', 'team.run', 'pygments', 'textual_image', 'textual.widgets._data_table',\n"
-        "         'textual.widgets._markdown', 'autogen_agentchat', 'autogen_core', 'e2b', 'openai', 'PIL',\n"
-        "         'tui.widgets.file_tree', 'tui.widgets.preview', 'csv', 'json')\n"
-        "print(','.join(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "", f"imported before the first paint: {proc.stdout.strip()}"
+    heavy = ("team.events", "team.run", "pygments", "textual_image", "textual.widgets._data_table",
+             "textual.widgets._markdown", "autogen_agentchat", "autogen_core", "e2b", "e2b_code_interpreter",
+             "openai", "PIL", "tui.widgets.file_tree", "tui.widgets.preview", "csv", "json")
+    loaded = _loaded_after("import tui.cli, tui.app", heavy)
+    assert loaded == "", f"imported before the first paint: {loaded}"
 
 
 def test_panes_name_real_event_types():
