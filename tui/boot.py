@@ -107,7 +107,6 @@ class Boot(Panes):
     ctrl: Controller | None
     controller_factory: ControllerFactory
     booted: asyncio.Event
-    side_ready: asyncio.Event  # the file tree and the preview are mounted (tui/app.py)
     warming: bool
     approve_mode: bool
     autostart: bool

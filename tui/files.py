@@ -30,7 +30,6 @@ class SandboxFiles(Panes):
     run_id: str | None
     output_dir: Path
     config_error: Any
-    side_ready: asyncio.Event  # the file tree and the preview are mounted (tui/app.py)
 
     def on_file_tree_stale(self) -> None:
         """`FileTree.Stale` (by handler name: the tree's module is imported with the pane, after

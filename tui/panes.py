@@ -8,6 +8,7 @@ Ctrl+N asks), so events keep rendering under a modal.
 
 from __future__ import annotations
 
+import asyncio
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 
 class Panes(App[int]):
+    side_ready: asyncio.Event  # the file tree and the preview are mounted (a frame after the first paint)
+
     @property
     def transcript(self) -> Transcript:
         from tui.widgets.transcript import Transcript
